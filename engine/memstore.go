@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// MemoryStore is a Store that keeps everything in memory: for tests, and for
+// embedders that need no durability. It serialises updates; an update that
+// fails leaves no trace.
+type MemoryStore struct {
+	mu        sync.RWMutex
+	events    map[string]*Record   // by event id
+	inquiry   map[string][]*Record // events by inquiry id
+	seq       int64                // last event seq
+	proj      map[string]*Inquiry
+	changes   []Change
+	dead      []DeadLetter
+	undo      []func() // undo log of the running update
+	updateErr error    // when set, every Update fails with it (fault injection)
+}
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{events: map[string]*Record{}, inquiry: map[string][]*Record{}, proj: map[string]*Inquiry{}}
+}
+
+// FailUpdates makes every later Update fail with err (nil restores normal
+// operation), so tests can see what callers do when the store cannot commit.
+func (m *MemoryStore) FailUpdates(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.updateErr = err
+}
+
+// Update implements Store.
+func (m *MemoryStore) Update(ctx context.Context, fn func(Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.updateErr != nil {
+		return m.updateErr
+	}
+	m.undo = m.undo[:0]
+	if err := fn(memTx{m}); err != nil {
+		for i := len(m.undo) - 1; i >= 0; i-- {
+			m.undo[i]()
+		}
+		return err
+	}
+	return nil
+}
+
+// DeadLetters returns the dead letters kept so far.
+func (m *MemoryStore) DeadLetters() []DeadLetter {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Clone(m.dead)
+}
+
+type memTx struct{ m *MemoryStore }
+
+func (t memTx) RecordDelivery(eventID string, attempts int) (Outcome, bool, error) {
+	r, ok := t.m.events[eventID]
+	if !ok {
+		return "", false, nil
+	}
+	old := *r
+	t.m.undo = append(t.m.undo, func() { *r = old })
+	r.Deliveries++
+	r.AttemptsMade = max(r.AttemptsMade, attempts)
+	return r.Outcome, true, nil
+}
+
+func (t memTx) AppendEvent(rec *Record) error {
+	m := t.m
+	if _, dup := m.events[rec.EventID]; dup {
+		return fmt.Errorf("memstore: event %s already stored", rec.EventID)
+	}
+	m.seq++
+	rec.Seq = m.seq
+	r := *rec
+	m.events[r.EventID] = &r
+	key := inquiryKey(&r)
+	if key != "" {
+		m.inquiry[key] = append(m.inquiry[key], &r)
+	}
+	m.undo = append(m.undo, func() {
+		m.seq--
+		delete(m.events, r.EventID)
+		if key != "" {
+			m.inquiry[key] = m.inquiry[key][:len(m.inquiry[key])-1]
+		}
+	})
+	return nil
+}
+
+func inquiryKey(r *Record) string {
+	if r.ObjectType == "inquiry" {
+		return r.ObjectID
+	}
+	return ""
+}
+
+func (t memTx) InquiryEvents(id string) ([]Record, error) { return t.m.inquiryEvents(id), nil }
+
+func (m *MemoryStore) inquiryEvents(id string) []Record {
+	recs := make([]Record, len(m.inquiry[id]))
+	for i, r := range m.inquiry[id] {
+		recs[i] = *r
+	}
+	return recs
+}
+
+func (t memTx) Inquiry(id string) (*Inquiry, error) {
+	if p, ok := t.m.proj[id]; ok {
+		return p.Clone(), nil
+	}
+	return nil, nil
+}
+
+func (t memTx) SaveInquiry(inq *Inquiry) error {
+	m := t.m
+	old, had := m.proj[inq.ID]
+	m.proj[inq.ID] = inq.Clone()
+	m.undo = append(m.undo, func() {
+		if had {
+			m.proj[inq.ID] = old
+		} else {
+			delete(m.proj, inq.ID)
+		}
+	})
+	return nil
+}
+
+func (t memTx) AppendChange(c *Change) error {
+	m := t.m
+	c.Seq = int64(len(m.changes)) + 1
+	m.changes = append(m.changes, *c)
+	m.undo = append(m.undo, func() { m.changes = m.changes[:len(m.changes)-1] })
+	return nil
+}
+
+func (t memTx) ReplaceBodies(id string, rewrite func([]byte) ([]byte, error)) error {
+	m := t.m
+	for _, r := range m.inquiry[id] {
+		body, err := rewrite(r.Body)
+		if err != nil {
+			return err
+		}
+		r, old := r, r.Body
+		r.Body = body
+		m.undo = append(m.undo, func() { r.Body = old })
+	}
+	return nil
+}
+
+func (t memTx) AppendDeadLetter(d *DeadLetter) error {
+	m := t.m
+	d.Seq = int64(len(m.dead)) + 1
+	m.dead = append(m.dead, *d)
+	m.undo = append(m.undo, func() { m.dead = m.dead[:len(m.dead)-1] })
+	return nil
+}
+
+// GetInquiry implements Reader.
+func (m *MemoryStore) GetInquiry(_ context.Context, id string) (*Inquiry, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p, ok := m.proj[id]
+	if !ok {
+		return nil, fmt.Errorf("inquiry %s: %w", quoteShort(id), ErrNotFound)
+	}
+	return p.Clone(), nil
+}
+
+// Events implements Reader.
+func (m *MemoryStore) Events(_ context.Context, id string) ([]Record, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.inquiryEvents(id), nil
+}
+
+// Inquiries implements Reader.
+func (m *MemoryStore) Inquiries(_ context.Context, q Query) ([]*Inquiry, string, error) {
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, "", err
+	}
+	var after *Cursor
+	if q.Cursor != "" {
+		c, _ := DecodeCursor(q.Cursor)
+		after = &c
+	}
+	m.mu.RLock()
+	var all []*Inquiry
+	for _, p := range m.proj {
+		if q.Matches(p) && (after == nil || listsAfter(p, *after)) {
+			all = append(all, p.Clone())
+		}
+	}
+	m.mu.RUnlock()
+	slices.SortFunc(all, func(a, b *Inquiry) int {
+		if c := b.UpdatedAt.Compare(a.UpdatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.ID, a.ID)
+	})
+	if len(all) <= q.Limit {
+		return all, "", nil
+	}
+	last := all[q.Limit-1]
+	return all[:q.Limit], Cursor{UpdatedAt: last.UpdatedAt, ID: last.ID}.Encode(), nil
+}
+
+// listsAfter reports whether p comes after c in the listing order (newest
+// updated first, then id descending), at millisecond precision as cursors
+// carry it.
+func listsAfter(p *Inquiry, c Cursor) bool {
+	pm, cm := p.UpdatedAt.UnixMilli(), c.UpdatedAt.UnixMilli()
+	return pm < cm || (pm == cm && p.ID < c.ID)
+}
+
+// Changes implements Reader.
+func (m *MemoryStore) Changes(_ context.Context, after int64, limit int) ([]Change, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	start := min(max(after, 0), int64(len(m.changes)))
+	end := min(start+int64(max(limit, 0)), int64(len(m.changes)))
+	return slices.Clone(m.changes[start:end]), nil
+}

@@ -1,0 +1,388 @@
+package engine
+
+import (
+	"errors"
+	"time"
+)
+
+// Event is one Persona webhook event, reduced to the facts personad folds.
+// Parse builds it from the raw body; the body itself stays the record.
+type Event struct {
+	ID         string    // data.id, "evt_…": the idempotency key
+	Name       string    // data.attributes.name, e.g. "inquiry.approved"
+	CreatedAt  time.Time // data.attributes.created-at: the ordering key (UTC)
+	ObjectType string    // payload.data.type, e.g. "inquiry", "account"
+	ObjectID   string    // payload.data.id
+	// Inquiry holds the payload's inquiry snapshot; it is zero unless
+	// ObjectType is "inquiry".
+	Inquiry Snapshot
+}
+
+// Snapshot is what an inquiry event's payload says about the inquiry.
+type Snapshot struct {
+	Status      Status    // payload status, "" when absent or blanked
+	RedactedAt  time.Time // zero when null or absent
+	ReferenceID string
+	AccountID   string
+	TemplateID  string   // inquiry-template relationship, else template
+	Tags        []string // nil when the payload has no tags attribute
+	CreatedAt   time.Time
+}
+
+// IsInquiry reports whether the event is about an inquiry and so takes part
+// in an inquiry's lifecycle.
+func (e *Event) IsInquiry() bool { return e.ObjectType == "inquiry" && e.ObjectID != "" }
+
+// ErrMalformed is matched (with errors.Is) by every error Parse returns.
+var ErrMalformed = errors.New("malformed event")
+
+// ParseError says why a body is not a Persona event, naming the field.
+type ParseError struct {
+	Field  string // path in kebab-case, e.g. "data.attributes.created-at"; "" for the body
+	Reason string
+}
+
+func (e *ParseError) Error() string {
+	if e.Field == "" {
+		return "malformed event: " + e.Reason
+	}
+	return "malformed event: " + e.Field + ": " + e.Reason
+}
+
+// Is makes errors.Is(err, ErrMalformed) true.
+func (e *ParseError) Is(target error) bool { return target == ErrMalformed }
+
+func malformed(field, reason string) *ParseError {
+	return &ParseError{Field: field, Reason: reason}
+}
+
+// Field paths named in errors.
+const (
+	fieldData         = "data"
+	fieldType         = "data.type"
+	fieldID           = "data.id"
+	fieldName         = "data.attributes.name"
+	fieldCreatedAt    = "data.attributes.created-at"
+	fieldPayload      = "data.attributes.payload"
+	fieldObject       = "data.attributes.payload.data"
+	fieldInquiryAttrs = "data.attributes.payload.data.attributes"
+)
+
+// Parse reads a webhook body into an Event. It accepts kebab-case,
+// snake_case and camelCase keys. A body that is not JSON, not an event
+// envelope, lacks an id, name or created-at, carries an unparsable time or
+// a payload that is not an object gives a *ParseError naming the field.
+// Parse never panics; events about objects other than inquiries parse to an
+// Event with no lifecycle effect.
+func Parse(body []byte) (*Event, error) {
+	p := parser{s: scanner{buf: body}}
+	ev := &Event{}
+	if err := p.root(ev); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+type parser struct {
+	s     scanner
+	field string // the field being read, for errors from deep inside it
+}
+
+// syntax turns a scanner error into a ParseError.
+func (p *parser) syntax(err error) error {
+	var pe *ParseError
+	if errors.As(err, &pe) {
+		return err
+	}
+	if p.field != "" && err == errNotString {
+		return malformed(p.field, "want a string")
+	}
+	return malformed("", "body is not valid JSON: "+err.Error())
+}
+
+func (p *parser) root(ev *Event) error {
+	if p.s.peek() != '{' {
+		if err := p.s.skip(); err != nil {
+			return p.syntax(err)
+		}
+		return malformed("", "not an event envelope: want a JSON object")
+	}
+	var sawData bool
+	err := p.s.object(func(key []byte) error {
+		if !keyIs(key, "data") {
+			return p.s.skip()
+		}
+		sawData = true
+		if p.s.peek() != '{' {
+			return malformed(fieldData, "want an object")
+		}
+		return p.data(ev)
+	})
+	if err == nil {
+		err = p.s.end()
+	}
+	if err != nil {
+		return p.syntax(err)
+	}
+	if !sawData {
+		return malformed(fieldData, "missing: not an event envelope")
+	}
+	return nil
+}
+
+func (p *parser) data(ev *Event) error {
+	var typ string
+	var sawType, sawAttrs bool
+	err := p.s.object(func(key []byte) error {
+		var err error
+		switch {
+		case keyIs(key, "type"):
+			sawType = true
+			typ, err = p.str(fieldType)
+		case keyIs(key, "id"):
+			ev.ID, err = p.str(fieldID)
+		case keyIs(key, "attributes"):
+			sawAttrs = true
+			if p.s.peek() != '{' {
+				return malformed("data.attributes", "want an object")
+			}
+			err = p.attributes(ev)
+		default:
+			err = p.s.skip()
+		}
+		return err
+	})
+	switch {
+	case err != nil:
+		return err
+	case !sawType || typ != "event":
+		return malformed(fieldType, `want "event": not an event envelope`)
+	case ev.ID == "":
+		return malformed(fieldID, "missing")
+	case !sawAttrs:
+		return malformed("data.attributes", "missing")
+	case ev.Name == "":
+		return malformed(fieldName, "missing")
+	case ev.CreatedAt.IsZero():
+		return malformed(fieldCreatedAt, "missing")
+	}
+	return nil
+}
+
+func (p *parser) attributes(ev *Event) error {
+	var sawPayload bool
+	err := p.s.object(func(key []byte) error {
+		var err error
+		switch {
+		case keyIs(key, "name"):
+			ev.Name, err = p.str(fieldName)
+		case keyIs(key, "createdat"):
+			ev.CreatedAt, err = p.time(fieldCreatedAt)
+		case keyIs(key, "payload"):
+			sawPayload = true
+			if p.s.peek() != '{' {
+				return malformed(fieldPayload, "want an object")
+			}
+			err = p.payload(ev)
+		default:
+			err = p.s.skip()
+		}
+		return err
+	})
+	if err == nil && !sawPayload {
+		return malformed(fieldPayload, "missing")
+	}
+	return err
+}
+
+func (p *parser) payload(ev *Event) error {
+	return p.s.object(func(key []byte) error {
+		if !keyIs(key, "data") || p.s.peek() != '{' {
+			return p.s.skip()
+		}
+		return p.object(ev)
+	})
+}
+
+// object reads payload.data. Persona does not promise member order ("type"
+// may follow "attributes"), so the snapshot is read whatever the type and
+// kept only for inquiries.
+func (p *parser) object(ev *Event) error {
+	var snap Snapshot
+	err := p.s.object(func(key []byte) error {
+		var err error
+		switch {
+		case keyIs(key, "type"):
+			ev.ObjectType, err = p.str(fieldObject + ".type")
+		case keyIs(key, "id"):
+			ev.ObjectID, err = p.str(fieldObject + ".id")
+		case keyIs(key, "attributes"):
+			if p.s.peek() != '{' {
+				return p.s.skip()
+			}
+			err = p.inquiryAttributes(&snap)
+		case keyIs(key, "relationships"):
+			if p.s.peek() != '{' {
+				return p.s.skip()
+			}
+			err = p.relationships(&snap)
+		default:
+			err = p.s.skip()
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if ev.ObjectType == "inquiry" {
+		ev.Inquiry = snap
+	}
+	return nil
+}
+
+func (p *parser) inquiryAttributes(snap *Snapshot) error {
+	return p.s.object(func(key []byte) error {
+		var err error
+		switch {
+		case keyIs(key, "status"):
+			var s string
+			s, err = p.optStr(fieldInquiryAttrs + ".status")
+			snap.Status = normalizeStatus(s)
+		case keyIs(key, "redactedat"):
+			snap.RedactedAt, err = p.optTime(fieldInquiryAttrs + ".redacted-at")
+		case keyIs(key, "referenceid"):
+			snap.ReferenceID, err = p.optStr(fieldInquiryAttrs + ".reference-id")
+		case keyIs(key, "createdat"):
+			snap.CreatedAt, err = p.optTime(fieldInquiryAttrs + ".created-at")
+		case keyIs(key, "tags"):
+			snap.Tags, err = p.tags()
+		default:
+			err = p.s.skip()
+		}
+		return err
+	})
+}
+
+func (p *parser) tags() ([]string, error) {
+	const field = fieldInquiryAttrs + ".tags"
+	if p.s.null() {
+		return nil, nil
+	}
+	if p.s.peek() != '[' {
+		return nil, malformed(field, "want an array of strings")
+	}
+	tags := []string{}
+	err := p.s.array(func() error {
+		t, err := p.str(field)
+		if err != nil {
+			return err
+		}
+		tags = append(tags, t)
+		return nil
+	})
+	return tags, err
+}
+
+func (p *parser) relationships(snap *Snapshot) error {
+	var inquiryTemplate, template string
+	err := p.s.object(func(key []byte) error {
+		var err error
+		switch {
+		case keyIs(key, "account"):
+			snap.AccountID, err = p.relationID()
+		case keyIs(key, "inquirytemplate"):
+			inquiryTemplate, err = p.relationID()
+		case keyIs(key, "template"):
+			template, err = p.relationID()
+		default:
+			err = p.s.skip()
+		}
+		return err
+	})
+	snap.TemplateID = inquiryTemplate
+	if snap.TemplateID == "" {
+		snap.TemplateID = template
+	}
+	return err
+}
+
+// relationID reads {"data": {"id": …}} and gives the id; a relationship of
+// any other shape ({} or {"data": null}) gives "".
+func (p *parser) relationID() (string, error) {
+	if p.s.peek() != '{' {
+		return "", p.s.skip()
+	}
+	var id string
+	err := p.s.object(func(key []byte) error {
+		if !keyIs(key, "data") || p.s.peek() != '{' {
+			return p.s.skip()
+		}
+		return p.s.object(func(key []byte) error {
+			if !keyIs(key, "id") || p.s.peek() != '"' {
+				return p.s.skip()
+			}
+			var err error
+			id, err = p.s.str()
+			return err
+		})
+	})
+	return id, err
+}
+
+func (p *parser) str(field string) (string, error) {
+	if p.s.peek() != '"' {
+		if err := p.s.skip(); err != nil {
+			return "", err
+		}
+		return "", malformed(field, "want a string")
+	}
+	return p.s.str()
+}
+
+func (p *parser) optStr(field string) (string, error) {
+	if p.s.null() {
+		return "", nil
+	}
+	return p.str(field)
+}
+
+func (p *parser) time(field string) (time.Time, error) {
+	s, err := p.str(field)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return parseTime(field, s)
+}
+
+func (p *parser) optTime(field string) (time.Time, error) {
+	s, err := p.optStr(field)
+	if err != nil || s == "" {
+		return time.Time{}, err
+	}
+	return parseTime(field, s)
+}
+
+func parseTime(field, s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, malformed(field, "want an RFC 3339 time, got "+quoteShort(s))
+	}
+	return t.UTC(), nil
+}
+
+// quoteShort quotes at most 40 bytes of s for an error message: enough to
+// recognise a timestamp, never a whole attribute that might hold PII.
+func quoteShort(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	b := make([]byte, 0, len(s)+2)
+	b = append(b, '"')
+	for _, r := range s {
+		if r < 0x20 || r == '"' || r == '\\' {
+			r = '?'
+		}
+		b = append(b, string(r)...)
+	}
+	return string(append(b, '"'))
+}

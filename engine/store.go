@@ -1,0 +1,181 @@
+package engine
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Store keeps the append-only event log, the inquiry projections and the
+// change feed. The engine defines what it needs; package store implements it
+// on SQLite, and MemoryStore implements it in memory.
+type Store interface {
+	// Update runs fn as one atomic unit: everything fn wrote is kept, or,
+	// when fn or the commit fails, nothing is. Update returns nil only once
+	// the writes are durable. An implementation may run the fns of several
+	// concurrent callers in one transaction (group commit), as long as each
+	// caller's writes stand or fall on their own when its fn fails.
+	Update(ctx context.Context, fn func(Tx) error) error
+	Reader
+}
+
+// Tx is the view of the store inside one Update.
+type Tx interface {
+	// RecordDelivery notes another delivery of an already stored event and
+	// returns the outcome it was first acknowledged with. seen is false,
+	// and nothing is written, when no event with that id is stored.
+	RecordDelivery(eventID string, attemptsMade int) (outcome Outcome, seen bool, err error)
+	// AppendEvent adds a new event to the log and sets rec.Seq.
+	AppendEvent(rec *Record) error
+	// InquiryEvents returns every stored event of an inquiry.
+	InquiryEvents(inquiryID string) ([]Record, error)
+	// Inquiry returns an inquiry's projection, or nil when there is none.
+	Inquiry(inquiryID string) (*Inquiry, error)
+	// SaveInquiry creates or replaces an inquiry's projection.
+	SaveInquiry(inq *Inquiry) error
+	// AppendChange adds a change to the feed and sets c.Seq.
+	AppendChange(c *Change) error
+	// ReplaceBodies rewrites the stored body of every event of an inquiry
+	// with rewrite(body), keeping each body's SHA-256 as received.
+	ReplaceBodies(inquiryID string, rewrite func([]byte) ([]byte, error)) error
+	// AppendDeadLetter keeps an authentic body that could not be parsed.
+	AppendDeadLetter(d *DeadLetter) error
+}
+
+// Reader answers the queries an application asks. Reads never wait for
+// the writer.
+type Reader interface {
+	// GetInquiry returns a projection, or an error matching ErrNotFound.
+	GetInquiry(ctx context.Context, id string) (*Inquiry, error)
+	// Events returns an inquiry's stored events (any order).
+	Events(ctx context.Context, inquiryID string) ([]Record, error)
+	// Inquiries lists projections newest updated first (ties by id,
+	// descending) and the cursor of the next page, "" after the last.
+	Inquiries(ctx context.Context, q Query) (page []*Inquiry, next string, err error)
+	// Changes returns at most limit changes with Seq > after, in Seq order.
+	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+}
+
+// Errors the engine and stores return; servers map them to status codes.
+var (
+	// ErrNotFound: no such inquiry.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable wraps a store failure: nothing was stored and the
+	// sender should retry (HTTP 503).
+	ErrUnavailable = errors.New("store unavailable")
+	// ErrInvalid: a query argument is out of range or malformed.
+	ErrInvalid = errors.New("invalid argument")
+)
+
+// Record is one event as the log keeps it.
+type Record struct {
+	Seq          int64 // position in the log, assigned by the store
+	EventID      string
+	Name         string
+	ObjectType   string
+	ObjectID     string
+	CreatedAt    time.Time
+	ReceivedAt   time.Time // first delivery
+	AttemptsMade int       // highest Persona-Webhook-Attempts-Made seen
+	Deliveries   int       // how many times it was delivered
+	Body         []byte    // as received, or scrubbed once its inquiry was redacted
+	SHA256       [32]byte  // of the body as received
+	Outcome      Outcome   // as first acknowledged; History re-derives the fold's
+}
+
+// Change is one real change of an inquiry's status, decision or redacted
+// flag, in the order the feed's consumers read them.
+type Change struct {
+	Seq        int64 // cursor, assigned by the store, strictly increasing
+	InquiryID  string
+	EventID    string // the event whose arrival caused it
+	FromStatus Status
+	ToStatus   Status
+	Decision   Status
+	Redacted   bool
+	At         time.Time // when personad recorded it
+}
+
+// DeadLetter is an authentic body personad could not parse, kept so that
+// nothing authentic is lost.
+type DeadLetter struct {
+	Seq        int64
+	ReceivedAt time.Time
+	Body       []byte
+	SHA256     [32]byte
+	Reason     string
+}
+
+// Query selects inquiries for a listing. Zero values select everything.
+type Query struct {
+	Status   Status
+	Decision Status
+	Redacted *bool
+	Limit    int    // 1..MaxLimit; 0 means DefaultLimit
+	Cursor   string // from a previous page
+}
+
+// Listing limits.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+// Cursor is a position in the listing order: after the inquiry updated at
+// UpdatedAt with id ID.
+type Cursor struct {
+	UpdatedAt time.Time
+	ID        string
+}
+
+// Encode returns the opaque form handed to clients.
+func (c Cursor) Encode() string {
+	raw := strconv.FormatInt(c.UpdatedAt.UnixMilli(), 10) + "/" + c.ID
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// DecodeCursor parses a cursor made by Encode.
+func DecodeCursor(s string) (Cursor, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return Cursor{}, errors.Join(ErrInvalid, errors.New("malformed cursor"))
+	}
+	ms, id, ok := strings.Cut(string(raw), "/")
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if !ok || err != nil || id == "" {
+		return Cursor{}, errors.Join(ErrInvalid, errors.New("malformed cursor"))
+	}
+	return Cursor{UpdatedAt: time.UnixMilli(n).UTC(), ID: id}, nil
+}
+
+// Normalize checks q and fills in the default limit.
+func (q Query) Normalize() (Query, error) {
+	switch {
+	case q.Limit == 0:
+		q.Limit = DefaultLimit
+	case q.Limit < 0 || q.Limit > MaxLimit:
+		return q, errors.Join(ErrInvalid, errors.New("limit must be between 1 and "+strconv.Itoa(MaxLimit)))
+	}
+	if q.Status != "" && !q.Status.Known() {
+		return q, errors.Join(ErrInvalid, errors.New("unknown status "+quoteShort(string(q.Status))))
+	}
+	if q.Decision != "" && decide(q.Decision, Policy{}) != q.Decision {
+		return q, errors.Join(ErrInvalid, errors.New("decision must be approved, declined or needs_review"))
+	}
+	if q.Cursor != "" {
+		if _, err := DecodeCursor(q.Cursor); err != nil {
+			return q, err
+		}
+	}
+	return q, nil
+}
+
+// Matches reports whether inq passes q's filters.
+func (q Query) Matches(inq *Inquiry) bool {
+	return (q.Status == "" || inq.Status == q.Status) &&
+		(q.Decision == "" || inq.Decision == q.Decision) &&
+		(q.Redacted == nil || inq.Redacted == *q.Redacted)
+}
