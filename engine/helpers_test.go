@@ -12,13 +12,13 @@ import (
 
 // eventSpec describes a synthetic inquiry event for tests.
 type eventSpec struct {
-	ID, Name, Status string // Status "" leaves the attribute out
-	At                   time.Time
-	Inquiry              string
-	RedactedAt           string
-	Ref                  string
-	Tags                 []string
-	Account, Template    string
+	ID, Name, Status  string // Status "" leaves the attribute out
+	At                time.Time
+	Inquiry           string
+	RedactedAt        string
+	Ref               string
+	Tags              []string
+	Account, Template string
 }
 
 // body renders spec as a compact kebab-case Persona webhook body.

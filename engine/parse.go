@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
 	"time"
 )
@@ -78,14 +79,23 @@ func Parse(body []byte) (*Event, error) {
 	p := parser{s: scanner{buf: body}}
 	ev := &Event{}
 	if err := p.root(ev); err != nil {
+		var pe *ParseError
+		if errors.As(err, &pe) && pe.Field != "" {
+			// A body that is not JSON at all is reported as such, even
+			// when a field before the broken part was already wrong.
+			v := scanner{buf: body}
+			if serr := v.skip(); serr != nil || v.end() != nil {
+				return nil, p.syntax(cmp.Or(serr, errSyntax))
+			}
+		}
 		return nil, err
 	}
 	return ev, nil
 }
 
 type parser struct {
-	s     scanner
-	field string // the field being read, for errors from deep inside it
+	s          scanner
+	sawPayload bool
 }
 
 // syntax turns a scanner error into a ParseError.
@@ -93,9 +103,6 @@ func (p *parser) syntax(err error) error {
 	var pe *ParseError
 	if errors.As(err, &pe) {
 		return err
-	}
-	if p.field != "" && err == errNotString {
-		return malformed(p.field, "want a string")
 	}
 	return malformed("", "body is not valid JSON: "+err.Error())
 }
@@ -161,6 +168,8 @@ func (p *parser) data(ev *Event) error {
 		return malformed(fieldID, "missing")
 	case !sawAttrs:
 		return malformed("data.attributes", "missing")
+	case !p.sawPayload:
+		return malformed(fieldPayload, "missing")
 	case ev.Name == "":
 		return malformed(fieldName, "missing")
 	case ev.CreatedAt.IsZero():
@@ -170,8 +179,7 @@ func (p *parser) data(ev *Event) error {
 }
 
 func (p *parser) attributes(ev *Event) error {
-	var sawPayload bool
-	err := p.s.object(func(key []byte) error {
+	return p.s.object(func(key []byte) error {
 		var err error
 		switch {
 		case keyIs(key, "name"):
@@ -179,7 +187,7 @@ func (p *parser) attributes(ev *Event) error {
 		case keyIs(key, "createdat"):
 			ev.CreatedAt, err = p.time(fieldCreatedAt)
 		case keyIs(key, "payload"):
-			sawPayload = true
+			p.sawPayload = true
 			if p.s.peek() != '{' {
 				return malformed(fieldPayload, "want an object")
 			}
@@ -189,10 +197,6 @@ func (p *parser) attributes(ev *Event) error {
 		}
 		return err
 	})
-	if err == nil && !sawPayload {
-		return malformed(fieldPayload, "missing")
-	}
-	return err
 }
 
 func (p *parser) payload(ev *Event) error {

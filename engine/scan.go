@@ -291,19 +291,6 @@ func (s *scanner) str() (string, error) {
 	return v, nil
 }
 
-// optStr decodes a string or null; null gives "".
-func (s *scanner) optStr() (string, error) {
-	if s.null() {
-		return "", nil
-	}
-	if s.peek() != '"' {
-		return "", errNotString
-	}
-	return s.str()
-}
-
-var errNotString = errors.New("not a string")
-
 // keyIs reports whether a raw object key names want, whatever Persona's key
 // inflection: kebab-case, snake_case and camelCase keys all match the same
 // want, which is written in lower case without separators ("createdat").

@@ -1,0 +1,427 @@
+// Package storetest holds the conformance tests every engine.Store must
+// pass. A store's own tests call Run with a function that opens an empty
+// store.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/personad/personad/engine"
+)
+
+// Run runs the conformance tests against stores made by open, which must
+// return a new, empty store each time and arrange for it to be closed.
+func Run(t *testing.T, open func(t *testing.T) engine.Store) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, engine.Store)
+	}{
+		{"AppendAndRecordDelivery", testAppendAndRecordDelivery},
+		{"FailedUpdateLeavesNoTrace", testFailedUpdateLeavesNoTrace},
+		{"Projections", testProjections},
+		{"ChangeFeed", testChangeFeed},
+		{"ReplaceBodies", testReplaceBodies},
+		{"Listing", testListing},
+		{"IngestHistoryOutOfOrder", testIngestHistoryOutOfOrder},
+		{"ConcurrentDuplicates", testConcurrentDuplicates},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
+	}
+}
+
+var ctx = context.Background()
+
+// Body returns a compact Persona webhook body for an inquiry event.
+func Body(eventID, name, inquiryID string, status engine.Status, at time.Time) []byte {
+	b, err := json.Marshal(map[string]any{"data": map[string]any{
+		"type": "event", "id": eventID,
+		"attributes": map[string]any{
+			"name": name, "created-at": at.UTC().Format(engine.TimeFormat),
+			"payload": map[string]any{"data": map[string]any{
+				"type": "inquiry", "id": inquiryID,
+				"attributes": map[string]any{"status": status, "name-first": "Jane", "tags": []string{"vip"}},
+			}},
+		},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func record(eventID, inquiryID string, at time.Time) *engine.Record {
+	body := Body(eventID, engine.EventStarted, inquiryID, engine.StatusPending, at)
+	return &engine.Record{
+		EventID: eventID, Name: engine.EventStarted, ObjectType: "inquiry", ObjectID: inquiryID,
+		CreatedAt: at, ReceivedAt: at.Add(time.Second), AttemptsMade: 1, Deliveries: 1,
+		Body: body, SHA256: sha256.Sum256(body), Outcome: engine.OutcomeApplied,
+	}
+}
+
+var t0 = time.Date(2024, 3, 15, 18, 30, 0, 0, time.UTC)
+
+func update(t *testing.T, s engine.Store, fn func(engine.Tx) error) {
+	t.Helper()
+	if err := s.Update(ctx, fn); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+}
+
+func testAppendAndRecordDelivery(t *testing.T, s engine.Store) {
+	var seqs []int64
+	update(t, s, func(tx engine.Tx) error {
+		if _, seen, err := tx.RecordDelivery("evt_1", 1); err != nil || seen {
+			return fmt.Errorf("RecordDelivery of a new id: seen=%t err=%v", seen, err)
+		}
+		for i := 1; i <= 3; i++ {
+			r := record(fmt.Sprintf("evt_%d", i), "inq_1", t0.Add(time.Duration(i)*time.Minute))
+			if err := tx.AppendEvent(r); err != nil {
+				return err
+			}
+			seqs = append(seqs, r.Seq)
+		}
+		return nil
+	})
+	if !(seqs[0] > 0 && seqs[0] < seqs[1] && seqs[1] < seqs[2]) {
+		t.Errorf("seqs = %v, want strictly increasing and positive", seqs)
+	}
+	update(t, s, func(tx engine.Tx) error {
+		out, seen, err := tx.RecordDelivery("evt_2", 4)
+		if err != nil || !seen || out != engine.OutcomeApplied {
+			return fmt.Errorf("RecordDelivery(evt_2) = %q, %t, %v; want applied, true, nil", out, seen, err)
+		}
+		_, _, err = tx.RecordDelivery("evt_2", 2)
+		return err
+	})
+	recs, err := s.Events(ctx, "inq_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 3 {
+		t.Fatalf("Events = %d records, want 3", len(recs))
+	}
+	for _, r := range recs {
+		want := record(r.EventID, "inq_1", r.CreatedAt)
+		wantDeliveries, wantAttempts := 1, 1
+		if r.EventID == "evt_2" {
+			wantDeliveries, wantAttempts = 3, 4
+		}
+		if r.Deliveries != wantDeliveries || r.AttemptsMade != wantAttempts {
+			t.Errorf("%s: deliveries=%d attempts=%d, want %d, %d", r.EventID, r.Deliveries, r.AttemptsMade, wantDeliveries, wantAttempts)
+		}
+		if !bytes.Equal(r.Body, want.Body) || r.SHA256 != want.SHA256 || !r.CreatedAt.Equal(want.CreatedAt) ||
+			!r.ReceivedAt.Equal(want.ReceivedAt) || r.Name != want.Name || r.ObjectType != "inquiry" || r.Outcome != engine.OutcomeApplied {
+			t.Errorf("%s: stored record differs: %+v", r.EventID, r)
+		}
+	}
+}
+
+func testFailedUpdateLeavesNoTrace(t *testing.T, s engine.Store) {
+	boom := errors.New("boom")
+	err := s.Update(ctx, func(tx engine.Tx) error {
+		if err := tx.AppendEvent(record("evt_x", "inq_x", t0)); err != nil {
+			return err
+		}
+		if err := tx.SaveInquiry(&engine.Inquiry{ID: "inq_x", Status: engine.StatusPending, EventCount: 1}); err != nil {
+			return err
+		}
+		if err := tx.AppendChange(&engine.Change{InquiryID: "inq_x", EventID: "evt_x", ToStatus: engine.StatusPending, At: t0}); err != nil {
+			return err
+		}
+		if err := tx.AppendDeadLetter(&engine.DeadLetter{ReceivedAt: t0, Body: []byte("{"), Reason: "x"}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update = %v, want the fn's error", err)
+	}
+	if recs, _ := s.Events(ctx, "inq_x"); len(recs) != 0 {
+		t.Errorf("event kept after failed update")
+	}
+	if _, err := s.GetInquiry(ctx, "inq_x"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("GetInquiry after failed update = %v, want ErrNotFound", err)
+	}
+	if cs, _ := s.Changes(ctx, 0, 10); len(cs) != 0 {
+		t.Errorf("change kept after failed update: %v", cs)
+	}
+	update(t, s, func(tx engine.Tx) error {
+		if _, seen, _ := tx.RecordDelivery("evt_x", 1); seen {
+			return errors.New("event id still known after failed update")
+		}
+		return nil
+	})
+}
+
+func testProjections(t *testing.T, s engine.Store) {
+	want := &engine.Inquiry{
+		ID: "inq_p", Status: engine.StatusApproved, Decision: engine.StatusApproved,
+		Redacted: true, RedactedAt: t0.Add(time.Hour), ReferenceID: "user-1", AccountID: "act_1",
+		TemplateID: "itmpl_1", Tags: []string{}, CreatedAt: t0, UpdatedAt: t0.Add(time.Hour),
+		LastEventID: "evt_9", EventCount: 9,
+		Anomalies: []engine.Anomaly{{EventID: "evt_4", Kind: engine.AnomalyRejected, From: engine.StatusApproved, To: engine.StatusPending}},
+	}
+	update(t, s, func(tx engine.Tx) error {
+		if got, err := tx.Inquiry("inq_p"); err != nil || got != nil {
+			return fmt.Errorf("Inquiry of unknown id = %v, %v; want nil, nil", got, err)
+		}
+		if err := tx.SaveInquiry(&engine.Inquiry{ID: "inq_p", Status: engine.StatusCreated}); err != nil {
+			return err
+		}
+		if err := tx.SaveInquiry(want); err != nil {
+			return err
+		}
+		got, err := tx.Inquiry("inq_p")
+		if err != nil {
+			return err
+		}
+		return sameJSON(got, want)
+	})
+	got, err := s.GetInquiry(ctx, "inq_p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sameJSON(got, want); err != nil {
+		t.Error(err)
+	}
+	if _, err := s.GetInquiry(ctx, "inq_none"); !errors.Is(err, engine.ErrNotFound) {
+		t.Errorf("GetInquiry(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func sameJSON(got, want any) error {
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if !bytes.Equal(g, w) {
+		return fmt.Errorf("got  %s\nwant %s", g, w)
+	}
+	return nil
+}
+
+func testChangeFeed(t *testing.T, s engine.Store) {
+	var want []engine.Change
+	for i := range 7 {
+		update(t, s, func(tx engine.Tx) error {
+			c := &engine.Change{
+				InquiryID: "inq_c", EventID: fmt.Sprintf("evt_%d", i), FromStatus: engine.StatusCreated,
+				ToStatus: engine.StatusPending, Decision: "", Redacted: i%2 == 1, At: t0.Add(time.Duration(i) * time.Millisecond),
+			}
+			if err := tx.AppendChange(c); err != nil {
+				return err
+			}
+			want = append(want, *c)
+			return nil
+		})
+	}
+	for i := 1; i < len(want); i++ {
+		if want[i].Seq <= want[i-1].Seq {
+			t.Fatalf("change seqs not increasing: %d then %d", want[i-1].Seq, want[i].Seq)
+		}
+	}
+	var got []engine.Change
+	for after := int64(0); ; {
+		page, err := s.Changes(ctx, after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page...)
+		after = page[len(page)-1].Seq
+	}
+	if err := sameJSON(got, want); err != nil {
+		t.Errorf("paging the feed: %v", err)
+	}
+}
+
+func testReplaceBodies(t *testing.T, s engine.Store) {
+	r1, r2, other := record("evt_1", "inq_r", t0), record("evt_2", "inq_r", t0.Add(time.Minute)), record("evt_3", "inq_o", t0)
+	update(t, s, func(tx engine.Tx) error {
+		for _, r := range []*engine.Record{r1, r2, other} {
+			if err := tx.AppendEvent(r); err != nil {
+				return err
+			}
+		}
+		return tx.ReplaceBodies("inq_r", engine.Scrub)
+	})
+	recs, err := s.Events(ctx, "inq_r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if bytes.Contains(r.Body, []byte("Jane")) || bytes.Contains(r.Body, []byte("vip")) {
+			t.Errorf("%s: body not scrubbed: %s", r.EventID, r.Body)
+		}
+		if r.SHA256 != sha256.Sum256(record(r.EventID, "inq_r", r.CreatedAt).Body) {
+			t.Errorf("%s: SHA-256 of the original body was not kept", r.EventID)
+		}
+	}
+	recs, _ = s.Events(ctx, "inq_o")
+	if len(recs) != 1 || !bytes.Equal(recs[0].Body, other.Body) {
+		t.Errorf("another inquiry's body was touched")
+	}
+}
+
+func testListing(t *testing.T, s engine.Store) {
+	statuses := []engine.Status{engine.StatusPending, engine.StatusApproved, engine.StatusDeclined}
+	update(t, s, func(tx engine.Tx) error {
+		for i := range 30 {
+			st := statuses[i%3]
+			inq := &engine.Inquiry{
+				ID: fmt.Sprintf("inq_%02d", i), Status: st, Redacted: i%5 == 0,
+				UpdatedAt:  t0.Add(time.Duration(i/2) * time.Minute), // pairs share an instant
+				EventCount: 1,
+			}
+			if st != engine.StatusPending {
+				inq.Decision = st
+			}
+			if err := tx.SaveInquiry(inq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	yes := true
+	for _, tc := range []struct {
+		name  string
+		q     engine.Query
+		count int
+	}{
+		{"all", engine.Query{Limit: 7}, 30},
+		{"status", engine.Query{Status: engine.StatusApproved, Limit: 4}, 10},
+		{"decision", engine.Query{Decision: engine.StatusDeclined, Limit: 3}, 10},
+		{"redacted", engine.Query{Redacted: &yes, Limit: 2}, 6},
+		{"default limit", engine.Query{}, 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var all []*engine.Inquiry
+			q := tc.q
+			for page := 0; ; page++ {
+				got, next, err := s.Inquiries(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if lim := max(q.Limit, 1); q.Limit > 0 && len(got) > lim {
+					t.Fatalf("page of %d > limit %d", len(got), lim)
+				}
+				all = append(all, got...)
+				if next == "" || page > 40 {
+					break
+				}
+				q.Cursor = next
+			}
+			if len(all) != tc.count {
+				t.Fatalf("listed %d inquiries, want %d", len(all), tc.count)
+			}
+			seen := map[string]bool{}
+			for i, inq := range all {
+				if seen[inq.ID] || !tc.q.Matches(inq) {
+					t.Fatalf("%s listed twice or does not match", inq.ID)
+				}
+				seen[inq.ID] = true
+				if i > 0 {
+					prev := all[i-1]
+					if prev.UpdatedAt.Before(inq.UpdatedAt) || (prev.UpdatedAt.Equal(inq.UpdatedAt) && prev.ID < inq.ID) {
+						t.Fatalf("order: %s (%v) before %s (%v)", prev.ID, prev.UpdatedAt, inq.ID, inq.UpdatedAt)
+					}
+				}
+			}
+		})
+	}
+	if _, _, err := s.Inquiries(ctx, engine.Query{Cursor: "%%%"}); !errors.Is(err, engine.ErrInvalid) {
+		t.Errorf("bad cursor: err = %v, want ErrInvalid", err)
+	}
+}
+
+// history is a small inquiry history with a late event, a re-decision and
+// a redaction.
+func history(inquiryID string) [][]byte {
+	return [][]byte{
+		Body("evt_h1", engine.EventCreated, inquiryID, engine.StatusCreated, t0),
+		Body("evt_h2", engine.EventStarted, inquiryID, engine.StatusPending, t0.Add(time.Minute)),
+		Body("evt_h3", engine.EventCompleted, inquiryID, engine.StatusCompleted, t0.Add(2*time.Minute)),
+		Body("evt_h4", engine.EventApproved, inquiryID, engine.StatusApproved, t0.Add(3*time.Minute)),
+		Body("evt_h5", engine.EventDeclined, inquiryID, engine.StatusDeclined, t0.Add(4*time.Minute)),
+		Body("evt_h6", engine.EventRedacted, inquiryID, engine.StatusDeclined, t0.Add(5*time.Minute)),
+	}
+}
+
+func testIngestHistoryOutOfOrder(t *testing.T, s engine.Store) {
+	eng := engine.New(s, engine.Policy{})
+	bodies := history("inq_h")
+	var events []*engine.Event
+	for _, i := range []int{3, 0, 5, 1, 4, 2, 3} {
+		if _, err := eng.Ingest(ctx, engine.Delivery{Body: bodies[i], ReceivedAt: t0.Add(time.Hour), AttemptsMade: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, b := range bodies {
+		ev, err := engine.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		events = append(events, ev)
+	}
+	want, _ := engine.Fold("inq_h", events, engine.Policy{})
+	got, err := eng.Inquiry(ctx, "inq_h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sameJSON(got, want); err != nil {
+		t.Errorf("projection is not the fold of the log: %v", err)
+	}
+	recs, _ := s.Events(ctx, "inq_h")
+	for _, r := range recs {
+		if bytes.Contains(r.Body, []byte("Jane")) {
+			t.Errorf("%s kept PII after redaction", r.EventID)
+		}
+	}
+	changes, _ := s.Changes(ctx, 0, 100)
+	if len(changes) == 0 || !changes[len(changes)-1].Redacted {
+		t.Errorf("last change %v does not record the redaction", changes)
+	}
+}
+
+func testConcurrentDuplicates(t *testing.T, s engine.Store) {
+	eng := engine.New(s, engine.Policy{})
+	body := Body("evt_d", engine.EventStarted, "inq_d", engine.StatusPending, t0)
+	const n = 32
+	var wg sync.WaitGroup
+	results := make([]engine.Result, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = eng.Ingest(ctx, engine.Delivery{Body: body, ReceivedAt: t0, AttemptsMade: 1})
+		})
+	}
+	wg.Wait()
+	fresh := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("delivery %d: %v", i, errs[i])
+		}
+		if !results[i].Duplicate {
+			fresh++
+		}
+	}
+	if fresh != 1 {
+		t.Errorf("%d deliveries stored the event, want exactly 1", fresh)
+	}
+	recs, _ := s.Events(ctx, "inq_d")
+	if len(recs) != 1 {
+		t.Fatalf("stored %d records, want 1", len(recs))
+	}
+	if recs[0].Deliveries != n {
+		t.Errorf("recorded %d deliveries, want %d", recs[0].Deliveries, n)
+	}
+}
