@@ -247,6 +247,11 @@ func (e *Engine) publish(c Change) {
 	}
 }
 
+// Ping checks that the store accepts writes, by committing an empty unit.
+func (e *Engine) Ping(ctx context.Context) error {
+	return e.store.Update(ctx, func(Tx) error { return nil })
+}
+
 // Inquiry returns an inquiry's projection, or an error matching ErrNotFound.
 func (e *Engine) Inquiry(ctx context.Context, id string) (*Inquiry, error) {
 	return e.store.GetInquiry(ctx, id)

@@ -1,0 +1,283 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/personad/personad/engine"
+)
+
+// APIConfig configures the query API handler.
+type APIConfig struct {
+	Engine *engine.Engine
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every route but /healthz.
+	Token   string
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+// Long-poll limits.
+const (
+	MaxWait           = 60 * time.Second
+	DefaultChangesMax = 100
+	MaxChanges        = 1000
+)
+
+type api struct {
+	cfg APIConfig
+	eng *engine.Engine
+}
+
+// NewAPIHandler returns the query API: inquiries, their events and
+// decisions, the change feed, /healthz and /metrics.
+func NewAPIHandler(cfg APIConfig) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	a := &api{cfg: cfg, eng: cfg.Engine}
+	r := httprouter.New()
+	r.RedirectFixedPath = false
+	r.RedirectTrailingSlash = false
+	r.HandleMethodNotAllowed = true
+	r.GET("/v1/inquiries", a.auth(a.listInquiries))
+	r.GET("/v1/inquiries/:id", a.auth(a.getInquiry))
+	r.GET("/v1/inquiries/:id/events", a.auth(a.getEvents))
+	r.GET("/v1/inquiries/:id/decision", a.auth(a.waitDecision))
+	r.GET("/v1/changes", a.auth(a.changes))
+	r.GET("/healthz", a.healthz)
+	r.GET("/metrics", a.auth(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+		cfg.Metrics.Handler().ServeHTTP(w, r)
+	}))
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, CodeNotFound, "no such route")
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed")
+	})
+	r.PanicHandler = func(w http.ResponseWriter, _ *http.Request, v any) {
+		cfg.Logger.Error("panic in API handler", "panic", v)
+		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+	}
+	return r
+}
+
+func (a *api) auth(h httprouter.Handle) httprouter.Handle {
+	if a.cfg.Token == "" {
+		return h
+	}
+	want := []byte("Bearer " + a.cfg.Token)
+	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="personad"`)
+			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid bearer token is required")
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+// fail maps an engine error to a response; only unexpected errors are
+// logged with detail.
+func (a *api) fail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, engine.ErrNotFound):
+		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
+	case errors.Is(err, engine.ErrInvalid):
+		writeError(w, http.StatusBadRequest, CodeInvalidRequest, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "request cancelled")
+	default:
+		a.cfg.Logger.Error("query failed", "err", err)
+		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
+	}
+}
+
+func badRequest(w http.ResponseWriter, msg string) {
+	writeError(w, http.StatusBadRequest, CodeInvalidRequest, msg)
+}
+
+func (a *api) getInquiry(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	inq, err := a.eng.Inquiry(r.Context(), p.ByName("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, inq)
+}
+
+func (a *api) getEvents(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	hist, err := a.eng.History(r.Context(), p.ByName("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": EventViews(hist)})
+}
+
+func (a *api) listInquiries(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	v := r.URL.Query()
+	q := engine.Query{Status: engine.Status(v.Get("status")), Decision: engine.Status(v.Get("decision")), Cursor: v.Get("cursor")}
+	if s := v.Get("redacted"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			badRequest(w, "redacted must be true or false")
+			return
+		}
+		q.Redacted = &b
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > engine.MaxLimit {
+			badRequest(w, "limit must be between 1 and "+strconv.Itoa(engine.MaxLimit))
+			return
+		}
+		q.Limit = n
+	}
+	page, next, err := a.eng.Inquiries(r.Context(), q)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if page == nil {
+		page = []*engine.Inquiry{}
+	}
+	var cursor *string
+	if next != "" {
+		cursor = &next
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"inquiries": page, "next_cursor": cursor})
+}
+
+// parseWait reads a wait parameter: a Go duration ("30s") or whole
+// seconds ("30"), at most MaxWait.
+func parseWait(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		n, nerr := strconv.Atoi(s)
+		if nerr != nil {
+			return 0, errors.New("wait must be a duration such as 30s")
+		}
+		d = time.Duration(n) * time.Second
+	}
+	if d < 0 {
+		return 0, errors.New("wait must not be negative")
+	}
+	return min(d, MaxWait), nil
+}
+
+// waitDecision answers with the projection as soon as it has a decision,
+// or at the timeout with decision null. An inquiry personad has not heard
+// of yet is waited for too; at the timeout it is a 404.
+func (a *api) waitDecision(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	wait, err := parseWait(r.URL.Query().Get("wait"))
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	for {
+		changed := a.eng.Changed()
+		inq, err := a.eng.Inquiry(ctx, p.ByName("id"))
+		if err != nil && !errors.Is(err, engine.ErrNotFound) {
+			a.fail(w, err)
+			return
+		}
+		if inq != nil && inq.Decision != "" {
+			writeJSON(w, http.StatusOK, inq)
+			return
+		}
+		select {
+		case <-changed:
+			continue
+		case <-ctx.Done():
+		}
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		if inq == nil {
+			a.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, inq)
+		return
+	}
+}
+
+// changes serves the change feed. A consumer that stores "next" and asks
+// again with after=next never misses or repeats a change.
+func (a *api) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	v := r.URL.Query()
+	after, limit := int64(0), DefaultChangesMax
+	var err error
+	if s := v.Get("after"); s != "" {
+		if after, err = strconv.ParseInt(s, 10, 64); err != nil || after < 0 {
+			badRequest(w, "after must be a change seq (a whole number ≥ 0)")
+			return
+		}
+	}
+	if s := v.Get("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > MaxChanges {
+			badRequest(w, "limit must be between 1 and "+strconv.Itoa(MaxChanges))
+			return
+		}
+	}
+	wait, err := parseWait(v.Get("wait"))
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	defer cancel()
+	for {
+		changed := a.eng.Changed()
+		page, err := a.eng.Changes(r.Context(), after, limit)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		if len(page) > 0 || wait == 0 {
+			next := after
+			if len(page) > 0 {
+				next = page[len(page)-1].Seq
+			} else {
+				page = []engine.Change{}
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"changes": page, "next": next})
+			return
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			if r.Context().Err() != nil {
+				return
+			}
+			wait = 0 // answer with the empty page
+		}
+	}
+}
+
+func (a *api) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := a.eng.Ping(ctx); err != nil {
+		a.cfg.Logger.Error("health check failed", "err", err)
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "database not writable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}

@@ -1,0 +1,56 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are the Prometheus metrics the handlers record. Wiring code may
+// register more collectors (database size, inquiries by status) on the
+// same registry.
+type Metrics struct {
+	Registry      *prometheus.Registry
+	deliveries    *prometheus.CounterVec
+	signatureFail *prometheus.CounterVec
+	ingestSeconds prometheus.Histogram
+}
+
+// NewMetrics creates the metrics on a new registry that also carries the Go
+// runtime and process collectors.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: reg,
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "personad_deliveries_total",
+			Help: "Webhook deliveries by HTTP status code and event outcome (outcome is empty when the event was not ingested).",
+		}, []string{"code", "outcome"}),
+		signatureFail: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "personad_signature_failures_total",
+			Help: "Webhook requests refused for their signature, by reason.",
+		}, []string{"reason"}),
+		ingestSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "personad_ingest_seconds",
+			Help:    "Time from a verified body to its durable acknowledgement.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+	}
+	reg.MustRegister(m.deliveries, m.signatureFail, m.ingestSeconds,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	for _, r := range []string{ReasonMissing, ReasonMalformed, ReasonExpired, ReasonMismatch} {
+		m.signatureFail.WithLabelValues(r)
+	}
+	return m
+}
+
+func (m *Metrics) delivery(status int, outcome string) {
+	m.deliveries.WithLabelValues(strconv.Itoa(status), outcome).Inc()
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,41 @@
+package server
+
+import "github.com/personad/personad/engine"
+
+// EventView is one event of an inquiry's history as the API and the
+// command line show it.
+type EventView struct {
+	ID         string          `json:"id"`
+	Name       string          `json:"name"`
+	CreatedAt  string          `json:"created_at"`
+	ReceivedAt string          `json:"received_at"`
+	Status     *engine.Status  `json:"status"`
+	Outcome    engine.Outcome  `json:"outcome"`
+	From       *engine.Status  `json:"from"`
+	To         *engine.Status  `json:"to"`
+	Via        []engine.Status `json:"via"`
+	Deliveries int             `json:"deliveries"`
+}
+
+// EventViews renders a history in fold order.
+func EventViews(hist []engine.Entry) []EventView {
+	out := make([]EventView, len(hist))
+	for i, e := range hist {
+		out[i] = EventView{
+			ID: e.EventID, Name: e.Name,
+			CreatedAt:  e.CreatedAt.UTC().Format(engine.TimeFormat),
+			ReceivedAt: e.ReceivedAt.UTC().Format(engine.TimeFormat),
+			Status:     optStatus(e.Status), Outcome: e.Step.Outcome,
+			From: optStatus(e.Step.From), To: optStatus(e.Step.To),
+			Via: append([]engine.Status{}, e.Step.Via...), Deliveries: e.Deliveries,
+		}
+	}
+	return out
+}
+
+func optStatus(s engine.Status) *engine.Status {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
