@@ -1,0 +1,73 @@
+package store
+
+import "github.com/personad/personad/engine"
+
+// maxCachedProjections bounds the writer's projection cache (~0.5 KB each).
+const maxCachedProjections = 50_000
+
+// projections caches the writer's view of inquiry projections, so that an
+// event arriving in order needs neither a SELECT nor JSON decoding. Only
+// the writer goroutine uses it. It stays right because every write of a
+// projection goes through the writer: writes of an fn that rolls back are
+// forgotten, a failed batch empties it, and so does a commit by another
+// process, which PRAGMA data_version reveals.
+type projections struct {
+	m        map[string]*engine.Inquiry // nil value: known to have no projection
+	version  int64                      // data_version the entries are valid for
+	fnWrites []string                   // ids the running fn saved
+}
+
+func newProjections() *projections {
+	return &projections{m: make(map[string]*engine.Inquiry), version: -1}
+}
+
+// get returns a copy of the cached projection; ok is false on a miss.
+func (p *projections) get(id string) (inq *engine.Inquiry, ok bool) {
+	inq, ok = p.m[id]
+	if inq != nil {
+		inq = inq.Clone()
+	}
+	return inq, ok
+}
+
+// loaded caches what the database holds for id (nil: nothing).
+func (p *projections) loaded(id string, inq *engine.Inquiry) {
+	if len(p.m) >= maxCachedProjections {
+		clear(p.m)
+	}
+	if inq != nil {
+		inq = inq.Clone()
+	}
+	p.m[id] = inq
+}
+
+// saved caches a projection the running fn wrote.
+func (p *projections) saved(inq *engine.Inquiry) {
+	p.loaded(inq.ID, inq)
+	p.fnWrites = append(p.fnWrites, inq.ID)
+}
+
+// startFn begins tracking the writes of the next fn.
+func (p *projections) startFn() { p.fnWrites = p.fnWrites[:0] }
+
+// rollBackFn forgets what the rolled-back fn wrote.
+func (p *projections) rollBackFn() {
+	for _, id := range p.fnWrites {
+		delete(p.m, id)
+	}
+	p.fnWrites = p.fnWrites[:0]
+}
+
+// validate empties the cache unless the database is still at version.
+func (p *projections) validate(version int64) {
+	if version != p.version {
+		clear(p.m)
+		p.version = version
+	}
+}
+
+// reset empties the cache after a batch failed.
+func (p *projections) reset() {
+	clear(p.m)
+	p.version = -1
+}

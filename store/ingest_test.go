@@ -1,0 +1,273 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/personad/personad/engine"
+	"github.com/personad/personad/store"
+)
+
+const fixtureInquiry = "inq_kT4xVnR2bPmYwL9sTgD3cExZ"
+
+// history returns the kebab-case fixture bodies of fixtureInquiry, in
+// event-time order, ending with inquiry.redacted.
+func history(tb testing.TB) [][]byte {
+	tb.Helper()
+	names := []string{
+		"inquiry.created.json", "inquiry.started.json", "inquiry.transitioned.json",
+		"inquiry.updated-tags.json", "inquiry.completed.json", "inquiry.failed.json",
+		"inquiry.expired.json", "inquiry.marked-for-review.json", "inquiry.approved.json",
+		"inquiry.approved.blank-status.json", "inquiry.declined.json",
+		"inquiry.reusable-persona-created.json", "inquiry.reusable-persona-used.json",
+		"inquiry.redacted.json",
+	}
+	bodies := make([][]byte, len(names))
+	for i, n := range names {
+		bodies[i] = fixture(tb, n)
+	}
+	return bodies
+}
+
+func ingest(tb testing.TB, eng *engine.Engine, body []byte) engine.Result {
+	tb.Helper()
+	res, err := eng.Ingest(ctx, engine.Delivery{Body: body, ReceivedAt: time.Now(), AttemptsMade: 1})
+	if err != nil {
+		tb.Fatalf("Ingest: %v", err)
+	}
+	return res
+}
+
+func TestConcurrentDuplicateDeliveries(t *testing.T) {
+	db := openTemp(t, store.Options{})
+	eng := engine.New(db, engine.Policy{})
+	body := fixture(t, "inquiry.started.json")
+	const n = 64
+	var wg sync.WaitGroup
+	results := make([]engine.Result, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = eng.Ingest(ctx, engine.Delivery{Body: body, ReceivedAt: time.Now(), AttemptsMade: i % 5})
+		})
+	}
+	wg.Wait()
+	fresh := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("delivery %d: %v", i, errs[i])
+		}
+		if !results[i].Duplicate {
+			fresh++
+		}
+		if got, want := results[i].Outcome, engine.OutcomeApplied; got != want {
+			t.Errorf("delivery %d: outcome %q, want %q", i, got, want)
+		}
+	}
+	if fresh != 1 {
+		t.Errorf("%d deliveries were not duplicates, want exactly 1", fresh)
+	}
+	recs, err := db.Events(ctx, fixtureInquiry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 {
+		t.Fatalf("stored %d rows, want 1", len(recs))
+	}
+	if got, want := recs[0].Deliveries, n; got != want {
+		t.Errorf("deliveries = %d, want %d", got, want)
+	}
+	if got, want := recs[0].AttemptsMade, 4; got != want {
+		t.Errorf("attempts made = %d, want the highest, %d", got, want)
+	}
+}
+
+// TestOutOfOrderBatches ingests the fixture history in order, one event at
+// a time, and in random orders with every event sent twice concurrently (so
+// that late events and duplicates share batches), and wants the same
+// projection, a change feed that chains, and the same events stored.
+func TestOutOfOrderBatches(t *testing.T) {
+	bodies := history(t)
+	inOrder := openTemp(t, store.Options{})
+	eng := engine.New(inOrder, engine.Policy{AutoDecide: true})
+	for _, b := range bodies {
+		ingest(t, eng, b)
+	}
+	want := jsonOf(t, mustInquiry(t, inOrder, fixtureInquiry))
+	if got := jsonOf(t, foldOfLog(t, inOrder, fixtureInquiry, engine.Policy{AutoDecide: true})); got != want {
+		t.Fatalf("in-order projection is not the fold of the log:\ngot  %s\nwant %s", want, got)
+	}
+
+	for seed := range uint64(5) {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			db := openTemp(t, store.Options{})
+			eng := engine.New(db, engine.Policy{AutoDecide: true})
+			rng := rand.New(rand.NewPCG(seed, 1))
+			order := append(rng.Perm(len(bodies)), rng.Perm(len(bodies))...)
+			var wg sync.WaitGroup
+			for _, i := range order {
+				wg.Go(func() { ingest(t, eng, bodies[i]) })
+				if rng.IntN(3) == 0 {
+					wg.Wait() // vary how deliveries fall into batches
+				}
+			}
+			wg.Wait()
+			if got := jsonOf(t, mustInquiry(t, db, fixtureInquiry)); got != want {
+				t.Errorf("projection differs from in-order arrival:\ngot  %s\nwant %s", got, want)
+			}
+			recs, _ := db.Events(ctx, fixtureInquiry)
+			if got, want := len(recs), len(bodies); got != want {
+				t.Errorf("stored %d events, want %d", got, want)
+			}
+			checkFeedChains(t, db, mustInquiry(t, db, fixtureInquiry))
+		})
+	}
+}
+
+func mustInquiry(tb testing.TB, db engine.Reader, id string) *engine.Inquiry {
+	tb.Helper()
+	inq, err := db.GetInquiry(ctx, id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return inq
+}
+
+// checkFeedChains checks that each change starts where the previous one of
+// its inquiry ended, that each is a real change, and that the last one
+// describes the projection.
+func checkFeedChains(tb testing.TB, db engine.Reader, final *engine.Inquiry) {
+	tb.Helper()
+	changes, err := db.Changes(ctx, 0, engine.MaxLimit)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var prev engine.Change
+	for i, c := range changes {
+		if c.Seq != int64(i+1) {
+			tb.Errorf("change %d has seq %d: the feed has a gap", i, c.Seq)
+		}
+		if c.FromStatus != prev.ToStatus {
+			tb.Errorf("change %d goes from %q, but the previous one ended at %q", c.Seq, c.FromStatus, prev.ToStatus)
+		}
+		if c.FromStatus == c.ToStatus && c.Decision == prev.Decision && c.Redacted == prev.Redacted {
+			tb.Errorf("change %d changes nothing: %+v", c.Seq, c)
+		}
+		prev = c
+	}
+	if prev.ToStatus != final.Status || prev.Decision != final.Decision || prev.Redacted != final.Redacted {
+		tb.Errorf("last change %+v does not describe the projection %+v", prev, final)
+	}
+}
+
+// TestGroupCommitIsolatesFailures runs many updates at once, some of which
+// write and then fail, and wants every other update kept.
+func TestGroupCommitIsolatesFailures(t *testing.T) {
+	db := openTemp(t, store.Options{})
+	boom := errors.New("boom")
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = db.Update(ctx, func(tx engine.Tx) error {
+				if err := tx.AppendEvent(record(fmt.Sprintf("evt_%03d", i), "inq_g")); err != nil {
+					return err
+				}
+				if err := tx.AppendChange(&engine.Change{InquiryID: "inq_g", EventID: fmt.Sprintf("evt_%03d", i), ToStatus: engine.StatusPending}); err != nil {
+					return err
+				}
+				if i%7 == 3 {
+					return boom
+				}
+				return nil
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+	kept := map[string]bool{}
+	recs, err := db.Events(ctx, "inq_g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		kept[r.EventID] = true
+	}
+	for i := range n {
+		id := fmt.Sprintf("evt_%03d", i)
+		switch {
+		case i%7 == 3 && !errors.Is(errs[i], boom):
+			t.Errorf("update %d: err = %v, want boom", i, errs[i])
+		case i%7 == 3 && kept[id]:
+			t.Errorf("update %d failed but its event was kept", i)
+		case i%7 != 3 && errs[i] != nil:
+			t.Errorf("update %d: %v", i, errs[i])
+		case i%7 != 3 && !kept[id]:
+			t.Errorf("update %d succeeded but its event is missing", i)
+		}
+	}
+	changes, err := db.Changes(ctx, 0, engine.MaxLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range changes {
+		if c.Seq != int64(i+1) {
+			t.Fatalf("change %d has seq %d: rolled-back changes left a gap", i, c.Seq)
+		}
+	}
+	if got, want := len(changes), len(recs); got != want {
+		t.Errorf("%d changes for %d kept events", got, want)
+	}
+}
+
+func TestUpdateAfterCancel(t *testing.T) {
+	db := openTemp(t, store.Options{})
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	ran := false
+	err := db.Update(cancelled, func(engine.Tx) error { ran = true; return nil })
+	if !errors.Is(err, cancelled.Err()) || ran {
+		t.Errorf("Update with a cancelled context: err = %v, ran = %t; want the context's error and no run", err, ran)
+	}
+}
+
+func TestUpdatePanicFailsOnlyItsCaller(t *testing.T) {
+	db := openTemp(t, store.Options{})
+	if err := db.Update(ctx, func(engine.Tx) error { panic("bad fn") }); err == nil {
+		t.Fatal("Update of a panicking fn succeeded")
+	}
+	if err := db.Update(ctx, func(tx engine.Tx) error { return tx.AppendEvent(record("evt_after", "inq_p")) }); err != nil {
+		t.Fatalf("Update after a panic: %v", err)
+	}
+}
+
+func TestClosedAndReadOnlyRefuseUpdates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "personad.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := ro.Update(ctx, func(engine.Tx) error { return nil }); !errors.Is(err, engine.ErrUnavailable) {
+		t.Errorf("Update on a read-only DB: err = %v, want ErrUnavailable", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(ctx, func(engine.Tx) error { return nil }); !errors.Is(err, engine.ErrUnavailable) {
+		t.Errorf("Update after Close: err = %v, want ErrUnavailable", err)
+	}
+}

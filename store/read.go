@@ -1,0 +1,165 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/personad/personad/engine"
+)
+
+// The read methods use the read-only pool: in WAL mode they see the last
+// committed state and never wait for the writer.
+
+// GetInquiry implements engine.Reader. Errors: engine.ErrNotFound when no
+// such inquiry is stored, engine.ErrUnavailable when the read failed.
+func (db *DB) GetInquiry(ctx context.Context, id string) (*engine.Inquiry, error) {
+	var doc []byte
+	err := db.read.QueryRowContext(ctx, `SELECT doc FROM inquiries WHERE id = ?`, id).Scan(&doc)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("inquiry %q: %w", id, engine.ErrNotFound)
+	case err != nil:
+		return nil, unavailable("read inquiry", err)
+	}
+	return decodeInquiry(doc)
+}
+
+// Events implements engine.Reader: an inquiry's events in log order, none
+// for an unknown inquiry. Errors: engine.ErrUnavailable.
+func (db *DB) Events(ctx context.Context, inquiryID string) ([]engine.Record, error) {
+	rows, err := db.read.QueryContext(ctx, writerSQL[sInquiryEvents], inquiryID)
+	if err != nil {
+		return nil, unavailable("read events", err)
+	}
+	return scanRecords(rows)
+}
+
+// Inquiries implements engine.Reader: newest updated first, ties by id
+// descending, at the millisecond precision cursors carry. Errors:
+// engine.ErrInvalid for a bad query or cursor, engine.ErrUnavailable.
+func (db *DB) Inquiries(ctx context.Context, q engine.Query) ([]*engine.Inquiry, string, error) {
+	q, err := q.Normalize()
+	if err != nil {
+		return nil, "", err
+	}
+	var where []string
+	var args []any
+	if q.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(q.Status))
+	}
+	if q.Decision != "" {
+		where, args = append(where, "decision = ?"), append(args, string(q.Decision))
+	}
+	if q.Redacted != nil {
+		where, args = append(where, "redacted = ?"), append(args, *q.Redacted)
+	}
+	if q.Cursor != "" {
+		c, err := engine.DecodeCursor(q.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		ms := c.UpdatedAt.UnixMilli()
+		where = append(where, "(updated_at < ? OR (updated_at = ? AND id < ?))")
+		args = append(args, ms, ms, c.ID)
+	}
+	query := "SELECT doc FROM inquiries"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY updated_at DESC, id DESC LIMIT ?"
+	args = append(args, q.Limit+1)
+
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, "", unavailable("list inquiries", err)
+	}
+	defer rows.Close()
+	page := make([]*engine.Inquiry, 0, q.Limit+1)
+	for rows.Next() {
+		var doc sql.RawBytes
+		if err := rows.Scan(&doc); err != nil {
+			return nil, "", unavailable("list inquiries", err)
+		}
+		inq, err := decodeInquiry(doc)
+		if err != nil {
+			return nil, "", err
+		}
+		page = append(page, inq)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", unavailable("list inquiries", err)
+	}
+	if len(page) <= q.Limit {
+		return page, "", nil
+	}
+	last := page[q.Limit-1]
+	return page[:q.Limit], engine.Cursor{UpdatedAt: last.UpdatedAt, ID: last.ID}.Encode(), nil
+}
+
+// Changes implements engine.Reader: at most limit changes with Seq >
+// after, in Seq order. Errors: engine.ErrUnavailable.
+func (db *DB) Changes(ctx context.Context, after int64, limit int) ([]engine.Change, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, inquiry_id, event_id, from_status, to_status,
+		decision, redacted, at FROM changes WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, unavailable("read changes", err)
+	}
+	defer rows.Close()
+	var changes []engine.Change
+	for rows.Next() {
+		var (
+			c                  engine.Change
+			from, to, decision sql.NullString
+			at                 int64
+		)
+		if err := rows.Scan(&c.Seq, &c.InquiryID, &c.EventID, &from, &to, &decision, &c.Redacted, &at); err != nil {
+			return nil, unavailable("read changes", err)
+		}
+		c.FromStatus, c.ToStatus, c.Decision = engine.Status(from.String), engine.Status(to.String), engine.Status(decision.String)
+		c.At = fromMillis(at)
+		changes = append(changes, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("read changes", err)
+	}
+	return changes, nil
+}
+
+// DeadLetters returns the latest limit dead letters, newest first, for an
+// operator to inspect. Errors: engine.ErrInvalid for a limit outside
+// 1..engine.MaxLimit, engine.ErrUnavailable.
+func (db *DB) DeadLetters(ctx context.Context, limit int) ([]engine.DeadLetter, error) {
+	if limit < 1 || limit > engine.MaxLimit {
+		return nil, fmt.Errorf("%w: limit must be between 1 and %d", engine.ErrInvalid, engine.MaxLimit)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, received_at, reason, sha256, body
+		FROM dead_letters ORDER BY seq DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, unavailable("read dead letters", err)
+	}
+	defer rows.Close()
+	var dead []engine.DeadLetter
+	for rows.Next() {
+		var (
+			d   engine.DeadLetter
+			at  int64
+			sum []byte
+		)
+		if err := rows.Scan(&d.Seq, &at, &d.Reason, &sum, &d.Body); err != nil {
+			return nil, unavailable("read dead letters", err)
+		}
+		d.ReceivedAt = fromMillis(at)
+		copy(d.SHA256[:], sum)
+		dead = append(dead, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("read dead letters", err)
+	}
+	return dead, nil
+}

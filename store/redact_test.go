@@ -1,0 +1,126 @@
+package store_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/personad/personad/engine"
+	"github.com/personad/personad/store"
+)
+
+// fixturePII is the personal data in the fixture history of fixtureInquiry.
+var fixturePII = []string{
+	"Jane", "Marie", "Doe", "123 Main St", "San Francisco", "94111", "1995-09-08",
+	"jane@example.com", "+14155550123", "D1234567", "123-45-6789",
+	"called support about her licence", "192.0.2.4",
+}
+
+// TestRedactionForgets ingests the fixture history in several orders and
+// then scans the raw bytes of the database file and its WAL, while the
+// store is open and after it closed, for every PII string of the fixture.
+func TestRedactionForgets(t *testing.T) {
+	bodies := history(t)
+	redaction := bodies[len(bodies)-1]
+	tests := []struct {
+		name   string
+		ingest func(t *testing.T, eng *engine.Engine)
+	}{
+		{"in order", func(t *testing.T, eng *engine.Engine) {
+			for _, b := range bodies {
+				ingest(t, eng, b)
+			}
+		}},
+		{"redaction first", func(t *testing.T, eng *engine.Engine) {
+			ingest(t, eng, redaction)
+			for _, b := range bodies[:len(bodies)-1] {
+				ingest(t, eng, b)
+			}
+		}},
+		{"all at once", func(t *testing.T, eng *engine.Engine) {
+			var wg sync.WaitGroup
+			for _, b := range bodies {
+				wg.Go(func() { ingest(t, eng, b) })
+			}
+			wg.Wait()
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "personad.db")
+			db := openPath(t, path, store.Options{})
+			eng := engine.New(db, engine.Policy{})
+			// Unrelated traffic first, so the inquiry's pages are not the
+			// only ones. The generated events share the fixture's person:
+			// scrub them so that only the inquiry under test holds PII.
+			g := newGenerator(t)
+			for _, b := range g.bodies(30) {
+				clean, err := engine.Scrub(b)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ingest(t, eng, clean)
+			}
+			tt.ingest(t, eng)
+
+			inq := mustInquiry(t, db, fixtureInquiry)
+			if !inq.Redacted {
+				t.Fatalf("inquiry not redacted: %+v", inq)
+			}
+			scanForPII(t, path, "while open")
+			checkSHA256Kept(t, db, bodies)
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			scanForPII(t, path, "after close")
+		})
+	}
+}
+
+// scanForPII reads the database file and its WAL byte by byte.
+func scanForPII(t *testing.T, path, when string) {
+	t.Helper()
+	for _, file := range []string{path, path + "-wal"} {
+		raw, err := os.ReadFile(file)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pii := range fixturePII {
+			if i := bytes.Index(raw, []byte(pii)); i >= 0 {
+				t.Errorf("%s: %s holds %q at offset %d", when, filepath.Base(file), pii, i)
+			}
+		}
+	}
+}
+
+func checkSHA256Kept(t *testing.T, db engine.Reader, bodies [][]byte) {
+	t.Helper()
+	var want [][32]byte
+	for _, b := range bodies {
+		want = append(want, sha256.Sum256(b))
+	}
+	recs, err := db.Events(ctx, fixtureInquiry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(bodies) {
+		t.Fatalf("stored %d events, want %d", len(recs), len(bodies))
+	}
+	for _, r := range recs {
+		if !slices.Contains(want, r.SHA256) {
+			t.Errorf("%s: stored SHA-256 is not that of a body as received", r.EventID)
+		}
+		if r.SHA256 == sha256.Sum256(r.Body) && bytes.Contains(r.Body, []byte(`"name-first":"`)) {
+			t.Errorf("%s: body kept as received", r.EventID)
+		}
+	}
+}

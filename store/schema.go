@@ -1,0 +1,177 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// migrationFiles holds the schema, one numbered file per version:
+// migrations/0001_init.sql is version 1. PRAGMA user_version records the
+// version a database is at.
+//
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// applicationID marks a SQLite file as personad's ("pers").
+const applicationID = 0x70657273
+
+// migrations returns the migration scripts in version order.
+func migrations() ([]string, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	scripts := make([]string, len(names))
+	for _, name := range names {
+		n, _, _ := strings.Cut(path.Base(name), "_")
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 1 || v > len(names) || scripts[v-1] != "" {
+			return nil, fmt.Errorf("store: migration %s is misnumbered", name)
+		}
+		b, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		scripts[v-1] = string(b)
+	}
+	return scripts, nil
+}
+
+// SchemaVersion is the schema version this build writes.
+func SchemaVersion() int {
+	m, _ := migrations()
+	return len(m)
+}
+
+// header is what a file says about itself.
+type header struct {
+	version, appID, objects int
+}
+
+func readHeader(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (header, error) {
+	var h header
+	err := q.QueryRowContext(ctx, `SELECT
+		(SELECT user_version FROM pragma_user_version),
+		(SELECT application_id FROM pragma_application_id),
+		(SELECT count(*) FROM sqlite_schema)`).Scan(&h.version, &h.appID, &h.objects)
+	return h, err
+}
+
+// check says whether a file at header h is usable by this build, which
+// knows schema versions up to latest.
+func (h header) check(path string, latest int) error {
+	switch {
+	case h.version > latest:
+		return fmt.Errorf("store: %s: %w: the file is at schema version %d, this personad knows versions up to %d; upgrade personad",
+			path, ErrNewerSchema, h.version, latest)
+	case h.version == 0 && h.objects > 0:
+		return fmt.Errorf("store: %s: %w: it holds %d tables or indexes of another application and no personad schema version", path, ErrNotPersonad, h.objects)
+	case h.version > 0 && h.appID != applicationID:
+		return fmt.Errorf("store: %s: %w: application_id is %#x, want %#x", path, ErrNotPersonad, h.appID, applicationID)
+	}
+	return nil
+}
+
+// prepareSchema checks an opened file and migrates it to the latest
+// schema in one IMMEDIATE transaction, which also proves that no other
+// process holds the write lock.
+func prepareSchema(db *sql.DB, path string) error {
+	ctx := context.Background()
+	scripts, err := migrations()
+	if err != nil {
+		return err
+	}
+	h, err := readHeader(ctx, db)
+	if err != nil {
+		return openError(path, err)
+	}
+	if err := h.check(path, len(scripts)); err != nil {
+		return err
+	}
+	if err := quickCheck(ctx, db, path); err != nil {
+		return err
+	}
+	tx, err := db.BeginTx(ctx, nil) // IMMEDIATE: waits at most the busy timeout
+	if err != nil {
+		return openError(path, err)
+	}
+	defer tx.Rollback()
+	if h, err = readHeader(ctx, tx); err != nil { // another process may have migrated meanwhile
+		return openError(path, err)
+	}
+	if err := h.check(path, len(scripts)); err != nil {
+		return err
+	}
+	for v := h.version + 1; v <= len(scripts); v++ {
+		if _, err := tx.ExecContext(ctx, scripts[v-1]); err != nil {
+			return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", v, applicationID)); err != nil {
+			return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return openError(path, err)
+	}
+	// A crash right after a redaction may have left scrubbed-away bodies
+	// in the WAL; fold it into the database file and truncate it.
+	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return openError(path, err)
+	}
+	return nil
+}
+
+// quickCheck runs SQLite's quick_check and reports the first problems.
+func quickCheck(ctx context.Context, db *sql.DB, path string) error {
+	rows, err := db.QueryContext(ctx, "PRAGMA quick_check(5)")
+	if err != nil {
+		return openError(path, err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return openError(path, err)
+		}
+		if s != "ok" {
+			problems = append(problems, s)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return openError(path, err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("store: %s: %w: %s; restore it from a backup", path, ErrCorrupt, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// checkReadable makes sure a read-only pool looks at a personad database
+// at exactly this build's schema version.
+func checkReadable(db *sql.DB, path string) error {
+	h, err := readHeader(context.Background(), db)
+	if err != nil {
+		return openError(path, err)
+	}
+	latest := SchemaVersion()
+	if err := h.check(path, latest); err != nil {
+		return err
+	}
+	switch {
+	case h.version == 0:
+		return fmt.Errorf("store: %s: %w: the file has no personad schema", path, ErrNotPersonad)
+	case h.version < latest:
+		return fmt.Errorf("store: %s: schema version %d is older than this personad's %d; open it once with the server to migrate it",
+			path, h.version, latest)
+	}
+	return nil
+}

@@ -1,0 +1,206 @@
+package store_test
+
+import (
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/personad/personad/engine"
+	"github.com/personad/personad/store"
+)
+
+// rawDB opens path with the driver directly, as another program would.
+func rawDB(tb testing.TB, path string, query string) *sql.DB {
+	tb.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?"+query)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func mustExec(tb testing.TB, db *sql.DB, query string) {
+	tb.Helper()
+	if _, err := db.Exec(query); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+}
+
+func TestMigrateEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "empty.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // and reopen a migrated file
+		db, err := store.Open(path, store.Options{})
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		if _, err := db.Stats(ctx); err != nil {
+			t.Errorf("Stats on a migrated file: %v", err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var version int
+	if err := rawDB(t, path, "").QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := version, store.SchemaVersion(); got != want {
+		t.Errorf("user_version = %d, want %d", got, want)
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	tests := []struct {
+		name    string
+		prepare func(t *testing.T, path string)
+		want    error
+		words   []string // the message must name these
+	}{{
+		name: "newer schema",
+		prepare: func(t *testing.T, path string) {
+			openPath(t, path, store.Options{}).Close()
+			mustExec(t, rawDB(t, path, ""), "PRAGMA user_version = 99")
+		},
+		want:  store.ErrNewerSchema,
+		words: []string{"99", strconv.Itoa(store.SchemaVersion())},
+	}, {
+		name: "random bytes",
+		prepare: func(t *testing.T, path string) {
+			if err := os.WriteFile(path, []byte(rand.Text()+rand.Text()+strings.Repeat("x", 4096)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
+		want: store.ErrNotPersonad,
+	}, {
+		name: "another application's database",
+		prepare: func(t *testing.T, path string) {
+			mustExec(t, rawDB(t, path, ""), "CREATE TABLE accounts (id INTEGER PRIMARY KEY, email TEXT)")
+		},
+		want:  store.ErrNotPersonad,
+		words: []string{"another application"},
+	}, {
+		name: "versioned database of another application",
+		prepare: func(t *testing.T, path string) {
+			db := rawDB(t, path, "")
+			mustExec(t, db, "CREATE TABLE accounts (id INTEGER PRIMARY KEY)")
+			mustExec(t, db, "PRAGMA user_version = 1")
+		},
+		want:  store.ErrNotPersonad,
+		words: []string{"application_id"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "personad.db")
+			tt.prepare(t, path)
+			for name, open := range map[string]func() (*store.DB, error){
+				"Open":         func() (*store.DB, error) { return store.Open(path, store.Options{}) },
+				"OpenReadOnly": func() (*store.DB, error) { return store.OpenReadOnly(path) },
+			} {
+				db, err := open()
+				if err == nil {
+					db.Close()
+					t.Fatalf("%s succeeded, want %v", name, tt.want)
+				}
+				t.Logf("%s: %v", name, err)
+				if !errors.Is(err, tt.want) {
+					t.Errorf("%s: err = %v, want %v", name, err, tt.want)
+				}
+				for _, w := range tt.words {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("%s: %q does not mention %q", name, err, w)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestOpenReadOnlyNeedsASchema(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := store.OpenReadOnly(filepath.Join(dir, "missing.db")); err == nil {
+		t.Error("OpenReadOnly of a missing file succeeded")
+	}
+	empty := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.OpenReadOnly(empty); !errors.Is(err, store.ErrNotPersonad) {
+		t.Errorf("OpenReadOnly of an empty file: err = %v, want ErrNotPersonad", err)
+	}
+}
+
+// TestLocked holds the write lock on a second connection, as another
+// process would, and wants Open to give up with ErrLocked after its busy
+// timeout, while a read-only open keeps working.
+func TestLocked(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "personad.db")
+	db := openPath(t, path, store.Options{})
+	eng := engine.New(db, engine.Policy{})
+	ingest(t, eng, fixture(t, "inquiry.started.json"))
+	db.Close()
+
+	other := rawDB(t, path, "_txlock=immediate")
+	holder, err := other.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+
+	start := time.Now()
+	_, err = store.Open(path, store.Options{BusyTimeout: 200 * time.Millisecond})
+	t.Log(err)
+	if !errors.Is(err, store.ErrLocked) {
+		t.Fatalf("Open of a locked file: err = %v, want ErrLocked", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Open gave up after %v, want about the busy timeout", d)
+	}
+
+	ro, err := store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatalf("OpenReadOnly while locked: %v", err)
+	}
+	defer ro.Close()
+	if _, err := ro.GetInquiry(ctx, fixtureInquiry); err != nil {
+		t.Errorf("read while locked: %v", err)
+	}
+}
+
+func TestCorruptFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "personad.db")
+	db := openPath(t, path, store.Options{})
+	eng := engine.New(db, engine.Policy{})
+	g := newGenerator(t)
+	for _, b := range g.bodies(50) {
+		ingest(t, eng, b)
+	}
+	db.Close()
+
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := []byte(strings.Repeat("\xde\xad\xbe\xef", 1024))
+	for page := int64(2); page < 12; page += 3 {
+		if _, err := f.WriteAt(garbage, page*4096); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	_, err = store.Open(path, store.Options{})
+	t.Log(err)
+	if !errors.Is(err, store.ErrCorrupt) {
+		t.Errorf("Open of a corrupt file: err = %v, want ErrCorrupt", err)
+	}
+}

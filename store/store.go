@@ -1,0 +1,197 @@
+// Package store keeps personad's event log, inquiry projections and change
+// feed in one SQLite file (modernc.org/sqlite, no cgo). *DB implements
+// engine.Store.
+//
+// Writes go through one connection and one goroutine: concurrent Updates
+// are batched into a single IMMEDIATE transaction (group commit), each in
+// its own savepoint, so one fsync acknowledges many events and a failing
+// update takes only itself down. Reads use a separate pool of read-only
+// connections and, in WAL mode, never wait for the writer.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/personad/personad/engine"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+// Options tunes a store. The zero value is the durable default.
+type Options struct {
+	// Synchronous is "full" (the default: an acknowledged event survives
+	// power loss) or "normal" (faster, but may lose the last acknowledged
+	// events on power loss; a process crash loses nothing).
+	Synchronous string
+	// MaxBatch bounds how many Updates share one transaction; 0 means
+	// DefaultMaxBatch. 1 commits every Update on its own.
+	MaxBatch int
+	// BusyTimeout is how long to wait for a write lock another process
+	// holds; 0 means DefaultBusyTimeout.
+	BusyTimeout time.Duration
+	// Policy is the decision policy Rebuild folds with; use the engine's.
+	Policy engine.Policy
+}
+
+// Defaults for Options.
+const (
+	DefaultMaxBatch    = 256
+	DefaultBusyTimeout = 5 * time.Second
+)
+
+// DB is a personad database. It is safe for concurrent use.
+type DB struct {
+	path   string
+	opts   Options
+	read   *sql.DB // read-only pool
+	writer *writer // nil when opened read-only
+}
+
+var _ engine.Store = (*DB)(nil)
+
+// Open opens the database at path, creating it if it does not exist, and
+// brings its schema up to date. It checks the file's integrity and takes
+// the write lock once to make sure no other process holds it.
+//
+// Errors: ErrNotPersonad when the file is not a personad database,
+// ErrNewerSchema when a newer personad wrote it, ErrLocked when another
+// process holds the write lock for longer than the busy timeout,
+// ErrCorrupt when the integrity check fails, and an error matching
+// engine.ErrUnavailable when the file cannot be opened at all.
+func Open(path string, opts Options) (*DB, error) {
+	opts, err := opts.normalize()
+	if err != nil {
+		return nil, err
+	}
+	w, err := sql.Open("sqlite", writerDSN(path, opts))
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := prepareSchema(w, path); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := openReader(path, opts.BusyTimeout)
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	wr, err := newWriter(w, opts.MaxBatch)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, openError(path, err)
+	}
+	return &DB{path: path, opts: opts, read: r, writer: wr}, nil
+}
+
+// OpenReadOnly opens an existing database for reading while another
+// process may be serving it: no writer, no migrations, no integrity check.
+// Update fails on the returned DB.
+//
+// Errors: ErrNotPersonad when the file does not exist or is not a personad
+// database (an empty file included), ErrNewerSchema when a newer personad
+// wrote it, and an error matching engine.ErrUnavailable when it cannot be
+// read.
+func OpenReadOnly(path string) (*DB, error) {
+	r, err := openReader(path, DefaultBusyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkReadable(r, path); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &DB{path: path, read: r}, nil
+}
+
+// Close waits for queued updates to commit, checkpoints the WAL into the
+// database file and closes every connection. Updates after Close fail with
+// an error matching engine.ErrUnavailable.
+func (db *DB) Close() error {
+	var errs []error
+	if db.writer != nil {
+		errs = append(errs, db.writer.close())
+	}
+	errs = append(errs, db.read.Close())
+	return errors.Join(errs...)
+}
+
+// Path returns the database file's path.
+func (db *DB) Path() string { return db.path }
+
+func (o Options) normalize() (Options, error) {
+	switch strings.ToLower(o.Synchronous) {
+	case "", "full":
+		o.Synchronous = "FULL"
+	case "normal":
+		o.Synchronous = "NORMAL"
+	default:
+		return o, fmt.Errorf("store: synchronous must be \"full\" or \"normal\", not %q", o.Synchronous)
+	}
+	if o.MaxBatch < 0 {
+		return o, fmt.Errorf("store: MaxBatch %d is negative", o.MaxBatch)
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = DefaultBusyTimeout
+	}
+	return o, nil
+}
+
+// writerDSN configures the one read-write connection: WAL, the chosen
+// synchronous level, IMMEDIATE transactions (so a write never fails half
+// way with SQLITE_BUSY) and secure_delete, so scrubbed bytes are zeroed.
+func writerDSN(path string, o Options) string {
+	q := url.Values{}
+	q.Set("_txlock", "immediate")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", o.BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous("+o.Synchronous+")")
+	q.Add("_pragma", "secure_delete(ON)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Add("_pragma", "cache_size(-32768)") // 32 MiB
+	q.Add("_pragma", "temp_store(MEMORY)") // savepoint sub-journals stay off the disk
+	return fileURI(path, q)
+}
+
+// openReader opens the read-only pool. mode=ro never creates the file.
+func openReader(path string, busy time.Duration) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("mode", "ro")
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	q.Add("_pragma", "query_only(ON)")
+	r, err := sql.Open("sqlite", fileURI(path, q))
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	if err := r.PingContext(context.Background()); err != nil {
+		r.Close()
+		return nil, openError(path, err)
+	}
+	return r, nil
+}
+
+// fileURI makes a file: URI; without it the driver drops the query.
+func fileURI(path string, q url.Values) string {
+	u := url.URL{Scheme: "file", Opaque: (&url.URL{Path: path}).EscapedPath(), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// closedError is what Update returns after Close.
+var closedError = fmt.Errorf("%w: store is closed", engine.ErrUnavailable)

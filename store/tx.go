@@ -1,0 +1,298 @@
+package store
+
+import (
+	"bytes"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/personad/personad/engine"
+)
+
+// stmtID names a statement the writer prepares once.
+type stmtID int
+
+const (
+	sFindEvent stmtID = iota
+	sRecordDelivery
+	sAppendEvent
+	sInquiryEvents
+	sInquiry
+	sSaveInquiry
+	sAppendChange
+	sInquiryBodies
+	sSetBody
+	sAppendDeadLetter
+	sDataVersion
+	sSavepoint
+	sRelease
+	sRollbackTo
+	numStmts
+)
+
+// recordColumns are the columns scanRecords reads, in its order.
+const recordColumns = `seq, event_id, name, object_type, object_id, created_at, received_at,
+	attempts_made, deliveries, outcome, sha256, body`
+
+var writerSQL = [numStmts]string{
+	sFindEvent: `SELECT seq, outcome FROM events WHERE event_id = ?`,
+	sRecordDelivery: `UPDATE events SET deliveries = deliveries + 1, attempts_made = max(attempts_made, ?)
+		WHERE seq = ?`,
+	sAppendEvent: `INSERT INTO events (event_id, name, object_type, object_id, created_at, received_at,
+		attempts_made, deliveries, outcome, sha256, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	sInquiryEvents: `SELECT ` + recordColumns + ` FROM events
+		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
+	sInquiry: `SELECT doc FROM inquiries WHERE id = ?`,
+	sSaveInquiry: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, decision = excluded.decision,
+			redacted = excluded.redacted, updated_at = excluded.updated_at,
+			anomalies = excluded.anomalies, doc = excluded.doc`,
+	sAppendChange: `INSERT INTO changes (inquiry_id, event_id, from_status, to_status, decision, redacted, at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	sInquiryBodies:    `SELECT seq, body FROM events WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
+	sSetBody:          `UPDATE events SET body = ? WHERE seq = ?`,
+	sAppendDeadLetter: `INSERT INTO dead_letters (received_at, reason, sha256, body) VALUES (?, ?, ?, ?)`,
+	sDataVersion:      `PRAGMA data_version`,
+	sSavepoint:        `SAVEPOINT update_fn`,
+	sRelease:          `RELEASE update_fn`,
+	sRollbackTo:       `ROLLBACK TO update_fn`,
+}
+
+// statements are prepared once on the writer connection.
+type statements [numStmts]*sql.Stmt
+
+func prepare(db *sql.DB) (*statements, error) {
+	var s statements
+	for i, q := range writerSQL {
+		st, err := db.Prepare(q)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("prepare %q: %w", q, err)
+		}
+		s[i] = st
+	}
+	return &s, nil
+}
+
+func (s *statements) close() {
+	for _, st := range s {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// tx implements engine.Tx on the writer's transaction.
+type tx struct {
+	sql      *sql.Tx
+	stmts    *statements
+	bound    [numStmts]*sql.Stmt // stmts bound to sql, on first use
+	cache    *projections
+	scrubbed bool // ReplaceBodies ran
+}
+
+func (t *tx) stmt(id stmtID) *sql.Stmt {
+	if t.bound[id] == nil {
+		t.bound[id] = t.sql.Stmt(t.stmts[id])
+	}
+	return t.bound[id]
+}
+
+// RecordDelivery implements engine.Tx. Most deliveries are new events: a
+// lookup in the event_id index answers them without writing.
+func (t *tx) RecordDelivery(eventID string, attemptsMade int) (engine.Outcome, bool, error) {
+	var (
+		seq     int64
+		outcome string
+	)
+	err := t.stmt(sFindEvent).QueryRow(eventID).Scan(&seq, &outcome)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", false, nil
+	case err != nil:
+		return "", false, unavailable("find event", err)
+	}
+	if _, err := t.stmt(sRecordDelivery).Exec(attemptsMade, seq); err != nil {
+		return "", false, unavailable("record delivery", err)
+	}
+	return engine.Outcome(outcome), true, nil
+}
+
+// AppendEvent implements engine.Tx.
+func (t *tx) AppendEvent(rec *engine.Record) error {
+	res, err := t.stmt(sAppendEvent).Exec(rec.EventID, rec.Name, rec.ObjectType, rec.ObjectID,
+		rec.CreatedAt.UnixMilli(), rec.ReceivedAt.UnixMilli(), rec.AttemptsMade, rec.Deliveries,
+		string(rec.Outcome), rec.SHA256[:], blob(rec.Body))
+	if isUniqueViolation(err) {
+		return fmt.Errorf("store: event %s already stored", rec.EventID)
+	}
+	if err != nil {
+		return unavailable("append event", err)
+	}
+	rec.Seq, err = res.LastInsertId()
+	return err
+}
+
+// InquiryEvents implements engine.Tx.
+func (t *tx) InquiryEvents(inquiryID string) ([]engine.Record, error) {
+	rows, err := t.stmt(sInquiryEvents).Query(inquiryID)
+	if err != nil {
+		return nil, unavailable("read events", err)
+	}
+	return scanRecords(rows)
+}
+
+// Inquiry implements engine.Tx.
+func (t *tx) Inquiry(inquiryID string) (*engine.Inquiry, error) {
+	if inq, ok := t.cache.get(inquiryID); ok {
+		return inq, nil
+	}
+	var doc []byte
+	err := t.stmt(sInquiry).QueryRow(inquiryID).Scan(&doc)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		t.cache.loaded(inquiryID, nil)
+		return nil, nil
+	case err != nil:
+		return nil, unavailable("read inquiry", err)
+	}
+	inq, err := decodeInquiry(doc)
+	if err != nil {
+		return nil, err
+	}
+	t.cache.loaded(inquiryID, inq)
+	return inq, nil
+}
+
+// SaveInquiry implements engine.Tx.
+func (t *tx) SaveInquiry(inq *engine.Inquiry) error {
+	doc, err := inq.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	_, err = t.stmt(sSaveInquiry).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
+		inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc))
+	if err != nil {
+		return unavailable("save inquiry", err)
+	}
+	t.cache.saved(inq)
+	return nil
+}
+
+// AppendChange implements engine.Tx.
+func (t *tx) AppendChange(c *engine.Change) error {
+	res, err := t.stmt(sAppendChange).Exec(c.InquiryID, c.EventID, nullable(c.FromStatus),
+		nullable(c.ToStatus), nullable(c.Decision), c.Redacted, c.At.UnixMilli())
+	if err != nil {
+		return unavailable("append change", err)
+	}
+	c.Seq, err = res.LastInsertId()
+	return err
+}
+
+// ReplaceBodies implements engine.Tx. The old bytes are zeroed in the
+// database pages (secure_delete) and, once the batch commits, the writer
+// checkpoints and truncates the WAL.
+func (t *tx) ReplaceBodies(inquiryID string, rewrite func([]byte) ([]byte, error)) error {
+	type stored struct {
+		seq  int64
+		body []byte
+	}
+	rows, err := t.stmt(sInquiryBodies).Query(inquiryID)
+	if err != nil {
+		return unavailable("read bodies", err)
+	}
+	var all []stored
+	for rows.Next() {
+		var s stored
+		if err := rows.Scan(&s.seq, &s.body); err != nil {
+			rows.Close()
+			return unavailable("read bodies", err)
+		}
+		all = append(all, s)
+	}
+	if err := rows.Close(); err != nil {
+		return unavailable("read bodies", err)
+	}
+	if err := rows.Err(); err != nil {
+		return unavailable("read bodies", err)
+	}
+	for _, s := range all {
+		body, err := rewrite(s.body)
+		if err != nil {
+			return fmt.Errorf("store: rewrite body of event #%d: %w", s.seq, err)
+		}
+		if bytes.Equal(body, s.body) {
+			continue
+		}
+		if _, err := t.stmt(sSetBody).Exec(blob(body), s.seq); err != nil {
+			return unavailable("replace body", err)
+		}
+		t.scrubbed = true
+	}
+	return nil
+}
+
+// AppendDeadLetter implements engine.Tx.
+func (t *tx) AppendDeadLetter(d *engine.DeadLetter) error {
+	res, err := t.stmt(sAppendDeadLetter).Exec(d.ReceivedAt.UnixMilli(), d.Reason, d.SHA256[:], blob(d.Body))
+	if err != nil {
+		return unavailable("append dead letter", err)
+	}
+	d.Seq, err = res.LastInsertId()
+	return err
+}
+
+// scanRecords reads rows of recordColumns and closes rows.
+func scanRecords(rows *sql.Rows) ([]engine.Record, error) {
+	defer rows.Close()
+	var recs []engine.Record
+	for rows.Next() {
+		var (
+			r                 engine.Record
+			created, received int64
+			outcome           string
+			sum               []byte
+		)
+		if err := rows.Scan(&r.Seq, &r.EventID, &r.Name, &r.ObjectType, &r.ObjectID, &created, &received,
+			&r.AttemptsMade, &r.Deliveries, &outcome, &sum, &r.Body); err != nil {
+			return nil, unavailable("read events", err)
+		}
+		r.CreatedAt, r.ReceivedAt = fromMillis(created), fromMillis(received)
+		r.Outcome = engine.Outcome(outcome)
+		copy(r.SHA256[:], sum)
+		recs = append(recs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("read events", err)
+	}
+	return recs, nil
+}
+
+func decodeInquiry(doc []byte) (*engine.Inquiry, error) {
+	inq := new(engine.Inquiry)
+	if err := inq.UnmarshalJSON(doc); err != nil {
+		return nil, fmt.Errorf("store: stored projection does not decode: %w", err)
+	}
+	return inq, nil
+}
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// nullable stores the empty status as NULL.
+func nullable(s engine.Status) any {
+	if s == "" {
+		return nil
+	}
+	return string(s)
+}
+
+// blob keeps an empty body from binding as NULL.
+func blob(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,269 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/personad/personad/engine"
+)
+
+// Update runs fn in the next group commit: the writer goroutine runs the
+// fns of everything queued, each in its own savepoint, and commits them in
+// one transaction. Update returns after that COMMIT succeeded (and, with
+// synchronous=FULL, reached the disk).
+//
+// Errors: fn's own error, in which case fn's writes were rolled back and
+// the rest of the batch was unaffected; ctx's error when ctx ended before
+// fn ran (once fn ran, Update waits for the commit and reports it); an
+// error matching engine.ErrUnavailable when the store could not commit
+// (disk full, I/O error, closed or read-only store), in which case nothing
+// fn wrote was kept and the caller should retry.
+func (db *DB) Update(ctx context.Context, fn func(engine.Tx) error) error {
+	if db.writer == nil {
+		return fmt.Errorf("%w: store: %s was opened read-only", engine.ErrUnavailable, db.path)
+	}
+	return db.writer.do(ctx, func(t *tx) error { return fn(t) })
+}
+
+// request is one Update waiting for the writer.
+type request struct {
+	fn    func(*tx) error
+	state atomic.Int32 // queued, then taken by the writer or abandoned by the caller
+	done  chan error   // receives exactly one result once taken
+}
+
+const (
+	queued int32 = iota
+	taken
+	abandoned
+)
+
+// checkpointRetry is how soon an idle writer retries a WAL checkpoint that
+// readers kept from completing after a redaction.
+const checkpointRetry = 100 * time.Millisecond
+
+// writer owns the one read-write connection and the goroutine that uses it.
+type writer struct {
+	db       *sql.DB
+	stmts    *statements
+	cache    *projections
+	maxBatch int
+	queue    chan *request
+
+	mu     sync.RWMutex // held for reading while enqueueing, so Close can close queue
+	closed bool
+	exited chan struct{}
+
+	// Owned by the loop goroutine.
+	mustCheckpoint bool // a committed batch rewrote bodies; the WAL still has the old ones
+	scrubbed       bool // the last committed batch rewrote bodies
+}
+
+func newWriter(db *sql.DB, maxBatch int) (*writer, error) {
+	stmts, err := prepare(db)
+	if err != nil {
+		return nil, err
+	}
+	w := &writer{db: db, stmts: stmts, cache: newProjections(), maxBatch: maxBatch, queue: make(chan *request, 4*maxBatch), exited: make(chan struct{})}
+	go w.loop()
+	return w, nil
+}
+
+// do queues fn and waits for its result.
+func (w *writer) do(ctx context.Context, fn func(*tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r := &request{fn: fn, done: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return closedError
+	}
+	select {
+	case w.queue <- r:
+		w.mu.RUnlock()
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(queued, abandoned) {
+			return ctx.Err()
+		}
+		return <-r.done // it runs or ran: report what the commit did
+	}
+}
+
+// close lets the writer commit what is queued, then checkpoints the WAL
+// and closes the connection.
+func (w *writer) close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	close(w.queue)
+	w.mu.Unlock()
+	<-w.exited
+	_, cerr := w.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	w.stmts.close()
+	if err := w.db.Close(); err != nil {
+		return err
+	}
+	return cerr
+}
+
+func (w *writer) loop() {
+	defer close(w.exited)
+	batch := make([]*request, 0, w.maxBatch)
+	for {
+		r, ok := w.next()
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], r)
+	fill:
+		for len(batch) < w.maxBatch {
+			select {
+			case r, ok := <-w.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		w.commit(batch)
+		clear(batch)
+	}
+}
+
+// next waits for the next request, retrying an unfinished checkpoint while
+// idle. ok is false once the queue is closed and drained.
+func (w *writer) next() (r *request, ok bool) {
+	for w.mustCheckpoint {
+		select {
+		case r, ok = <-w.queue:
+			return r, ok
+		case <-time.After(checkpointRetry):
+			w.checkpoint()
+		}
+	}
+	r, ok = <-w.queue
+	return r, ok
+}
+
+// commit runs one batch and answers every caller in it.
+func (w *writer) commit(batch []*request) {
+	live := batch[:0]
+	for _, r := range batch {
+		if r.state.CompareAndSwap(queued, taken) {
+			live = append(live, r)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	errs, batchErr := w.run(live)
+	// After a redaction, forget before acknowledging: the callers learn
+	// of the commit once the old bodies are gone from the WAL too.
+	forgetFirst := batchErr == nil && w.mustCheckpoint && w.scrubbed
+	if forgetFirst {
+		w.checkpoint()
+	}
+	for i, r := range live {
+		err := errs[i]
+		if err == nil {
+			err = batchErr
+		}
+		r.done <- err
+	}
+	if !forgetFirst && w.mustCheckpoint {
+		w.checkpoint()
+	}
+}
+
+// run executes the fns of a batch in one transaction. errs[i] is the error
+// of live[i]'s fn; batchErr, when set, failed everyone else: nothing of the
+// batch was kept.
+func (w *writer) run(live []*request) (errs []error, batchErr error) {
+	errs = make([]error, len(live))
+	w.scrubbed = false
+	sqlTx, err := w.db.BeginTx(context.Background(), nil)
+	if err != nil {
+		return errs, unavailable("begin", err)
+	}
+	t := &tx{sql: sqlTx, stmts: w.stmts, cache: w.cache}
+	abort := func(op string, err error) ([]error, error) {
+		sqlTx.Rollback()
+		w.cache.reset()
+		return errs, unavailable(op, err)
+	}
+	var version int64
+	if err := t.stmt(sDataVersion).QueryRow().Scan(&version); err != nil {
+		return abort("data version", err)
+	}
+	w.cache.validate(version)
+	if len(live) == 1 { // the transaction is the savepoint
+		if errs[0] = call(live[0].fn, t); errs[0] != nil {
+			sqlTx.Rollback()
+			w.cache.reset()
+			return errs, nil
+		}
+	} else {
+		for i, r := range live {
+			if _, err := t.stmt(sSavepoint).Exec(); err != nil {
+				return abort("savepoint", err)
+			}
+			scrubbed := t.scrubbed
+			w.cache.startFn()
+			if errs[i] = call(r.fn, t); errs[i] != nil {
+				t.scrubbed = scrubbed
+				w.cache.rollBackFn()
+				if _, err := t.stmt(sRollbackTo).Exec(); err != nil { // the transaction itself is gone
+					return abort("roll back to savepoint", err)
+				}
+			}
+			if _, err := t.stmt(sRelease).Exec(); err != nil {
+				return abort("release savepoint", err)
+			}
+		}
+	}
+	if err := sqlTx.Commit(); err != nil {
+		w.cache.reset()
+		return errs, unavailable("commit", err)
+	}
+	w.scrubbed = t.scrubbed
+	w.mustCheckpoint = w.mustCheckpoint || t.scrubbed
+	return errs, nil
+}
+
+// call runs fn, turning a panic into that caller's error so that one bad
+// fn cannot take the writer, and everyone queued behind it, down.
+func call(fn func(*tx) error, t *tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("store: update panicked: %v", p)
+		}
+	}()
+	return fn(t)
+}
+
+// checkpoint copies the WAL into the database file and truncates it, so
+// that bodies a redaction rewrote are gone from the WAL as well. Readers
+// that still look at older frames make it incomplete; it is retried then.
+func (w *writer) checkpoint() {
+	var busy, walFrames, copied int
+	err := w.db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walFrames, &copied)
+	w.mustCheckpoint = err != nil || busy != 0
+}
