@@ -1,0 +1,120 @@
+// Command personad receives Persona's signed inquiry webhooks, keeps every
+// authentic event exactly once in one SQLite file, folds them in event-time
+// order and answers "may this user proceed?" over a query API.
+//
+// Usage:
+//
+//	personad <command> [flags]
+//
+// Run "personad help" for the commands and "personad <command> -h" for
+// their flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand: it parses its flags, then runs.
+type command interface {
+	ParseFlags(args []string) error
+	Run(ctx context.Context) error
+}
+
+type commandInfo struct {
+	name, summary string
+	make          func(stdout, stderr io.Writer) command
+}
+
+var commands = []commandInfo{
+	{"serve", "receive webhooks and serve the query API", func(o, e io.Writer) command { return NewServe(o, e) }},
+	{"send", "sign JSON files as Persona does and post them", func(o, e io.Writer) command { return &sendCommand{stdout: o, stderr: e} }},
+	{"inquiry", "print an inquiry's projection from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o} }},
+	{"events", "print an inquiry's event history from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o, events: true} }},
+	{"rebuild", "re-derive every projection from the event log", func(o, e io.Writer) command { return &rebuildCommand{stdout: o} }},
+	{"graph", "print the inquiry lifecycle graph", func(o, e io.Writer) command { return &graphCommand{stdout: o} }},
+	{"version", "print the version", func(o, e io.Writer) command { return &versionCommand{stdout: o} }},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches to a subcommand and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		cmd := c.make(stdout, stderr)
+		if err := cmd.ParseFlags(args[1:]); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			fmt.Fprintln(stderr, formatError(err))
+			return 2
+		}
+		if err := cmd.Run(ctx); err != nil {
+			fmt.Fprintln(stderr, formatError(err))
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "Error: unknown command %q\nTry: personad help\n", args[0])
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "personad receives Persona inquiry webhooks and answers what each inquiry's state is.")
+	fmt.Fprintln(w, "\nUsage:\n  personad <command> [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'personad <command> -h' for a command's flags.")
+}
+
+// hintError is an error with advice for the operator.
+type hintError struct {
+	err  error
+	hint string
+}
+
+func (e *hintError) Error() string { return e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+func withHint(err error, hint string) error { return &hintError{err, hint} }
+
+// formatError prints "Error: … / Try: …" in the manner of litestream.
+func formatError(err error) string {
+	var h *hintError
+	if errors.As(err, &h) {
+		return "Error: " + err.Error() + "\nTry: " + h.hint
+	}
+	return "Error: " + err.Error()
+}
+
+// newFlagSet returns a flag set that prints usage to w and returns errors.
+func newFlagSet(name, synopsis string, w io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(w)
+	fs.Usage = func() {
+		fmt.Fprintf(w, "Usage: personad %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}

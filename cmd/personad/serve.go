@@ -1,0 +1,302 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/personad/personad/engine"
+	"github.com/personad/personad/server"
+	"github.com/personad/personad/store"
+)
+
+// Serve is the daemon: "personad serve". Tests start it on :0 with a temp
+// database through ParseFlags, Start and Close, as main does.
+type Serve struct {
+	stdout, stderr io.Writer
+	// Getenv reads the environment (tests replace it).
+	Getenv func(string) string
+
+	DBPath         string
+	Listen         string
+	APIListen      string
+	Tolerance      time.Duration
+	MaxBody        int64
+	AutoDecide     bool
+	Synchronous    string
+	AllowIPs       []netip.Prefix
+	TrustedProxies []netip.Prefix
+	LogFormat      string
+	secrets        [][]byte
+	apiToken       string
+
+	db       *store.DB
+	logger   *slog.Logger
+	webhook  *http.Server
+	api      *http.Server
+	webLn    net.Listener
+	apiLn    net.Listener
+	serveErr chan error
+	wg       sync.WaitGroup
+	stopping context.CancelFunc
+}
+
+// NewServe returns a Serve that writes logs to stderr.
+func NewServe(stdout, stderr io.Writer) *Serve {
+	return &Serve{stdout: stdout, stderr: stderr, Getenv: os.Getenv}
+}
+
+const (
+	envSecrets  = "PERSONAD_WEBHOOK_SECRETS"
+	envAPIToken = "PERSONAD_API_TOKEN"
+)
+
+// ParseFlags reads flags and secrets. Secrets come from the environment or
+// files, never from flags. It refuses to configure a daemon that would
+// accept unsigned webhooks or serve the API unauthenticated off loopback.
+func (s *Serve) ParseFlags(args []string) error {
+	fs := newFlagSet("serve", "serve [flags]", s.stderr)
+	fs.StringVar(&s.DBPath, "db", "personad.db", "SQLite database file (created if missing)")
+	fs.StringVar(&s.Listen, "listen", ":8080", "address for Persona's webhooks (POST "+server.WebhookPath+")")
+	fs.StringVar(&s.APIListen, "api-listen", "127.0.0.1:8081", "address for the query API; off loopback it needs an API token")
+	fs.DurationVar(&s.Tolerance, "tolerance", 5*time.Minute, "accepted age of a webhook signature, both ways")
+	maxBody := fs.String("max-body", "1MiB", "largest webhook body accepted (B, KiB, MiB)")
+	fs.BoolVar(&s.AutoDecide, "auto-decide", false, "decide locally: completed ⇒ approved, failed ⇒ declined")
+	fs.StringVar(&s.Synchronous, "synchronous", "full", "full: acknowledged events survive power loss; normal: faster, may lose the last acknowledged events on power loss")
+	secretsFile := fs.String("webhook-secrets-file", "", "file with webhook secrets, one per line or comma-separated (else $"+envSecrets+")")
+	tokenFile := fs.String("api-token-file", "", "file holding the query API bearer token (else $"+envAPIToken+")")
+	allow := fs.String("allow-ips", "", "comma-separated CIDRs allowed to post webhooks (default: any)")
+	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if s.MaxBody, err = parseSize(*maxBody); err != nil {
+		return withHint(err, "-max-body 1MiB")
+	}
+	if s.Synchronous != "full" && s.Synchronous != "normal" {
+		return withHint(fmt.Errorf("unknown -synchronous %q", s.Synchronous), "-synchronous full (or normal)")
+	}
+	if s.LogFormat != "text" && s.LogFormat != "json" {
+		return withHint(fmt.Errorf("unknown -log-format %q", s.LogFormat), "-log-format text (or json)")
+	}
+	if s.AllowIPs, err = server.ParsePrefixes(*allow); err != nil {
+		return withHint(fmt.Errorf("-allow-ips: %w", err), "-allow-ips 203.0.113.0/24,198.51.100.7")
+	}
+	if s.TrustedProxies, err = server.ParsePrefixes(*proxies); err != nil {
+		return withHint(fmt.Errorf("-trusted-proxies: %w", err), "-trusted-proxies 127.0.0.1/32")
+	}
+	if s.secrets, err = s.readSecrets(*secretsFile); err != nil {
+		return err
+	}
+	if s.apiToken, err = s.readToken(*tokenFile); err != nil {
+		return err
+	}
+	if s.apiToken == "" && !isLoopback(s.APIListen) {
+		return withHint(fmt.Errorf("-api-listen %s is not on loopback and no API token is set", s.APIListen),
+			"set "+envAPIToken+" or -api-token-file, or listen on 127.0.0.1")
+	}
+	return nil
+}
+
+func (s *Serve) readSecrets(file string) ([][]byte, error) {
+	raw := s.Getenv(envSecrets)
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("-webhook-secrets-file: %w", err)
+		}
+		raw = string(b)
+	}
+	var secrets [][]byte
+	for _, f := range strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			secrets = append(secrets, []byte(f))
+		}
+	}
+	if len(secrets) == 0 {
+		return nil, withHint(errors.New("no webhook secret configured: personad will not accept unsigned webhooks"),
+			"export "+envSecrets+"=wbhsec_... (comma-separated during a rotation) or pass -webhook-secrets-file FILE")
+	}
+	return secrets, nil
+}
+
+func (s *Serve) readToken(file string) (string, error) {
+	if file == "" {
+		return strings.TrimSpace(s.Getenv(envAPIToken)), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("-api-token-file: %w", err)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("-api-token-file %s is empty", file)
+	}
+	return tok, nil
+}
+
+// isLoopback reports whether a listen address binds only loopback.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
+// parseSize reads "1MiB", "512KiB", "64KB" or a plain byte count.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000 * 1000}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	return n * mult, nil
+}
+
+// Start opens the database and starts both listeners. It returns once they
+// accept connections.
+func (s *Serve) Start() error {
+	var h slog.Handler = slog.NewTextHandler(s.stderr, nil)
+	if s.LogFormat == "json" {
+		h = slog.NewJSONHandler(s.stderr, nil)
+	}
+	s.logger = slog.New(h)
+	policy := engine.Policy{AutoDecide: s.AutoDecide}
+	metrics := server.NewMetrics()
+	db, err := store.Open(s.DBPath, store.Options{Synchronous: s.Synchronous, Policy: policy})
+	if err != nil {
+		return err
+	}
+	s.db = db
+	registerStoreMetrics(metrics, db)
+	eng := engine.New(db, policy)
+	webhook, err := server.NewWebhookHandler(server.WebhookConfig{
+		Engine: eng, Secrets: s.secrets, Tolerance: s.Tolerance, MaxBody: s.MaxBody,
+		AllowIPs: s.AllowIPs, TrustedProxies: s.TrustedProxies, Logger: s.logger, Metrics: metrics,
+	})
+	if err != nil {
+		db.Close()
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(server.WebhookPath, webhook)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"error":{"code":"not_found","message":"webhooks are posted to `+server.WebhookPath+`"}}`+"\n")
+	})
+	api := server.NewAPIHandler(server.APIConfig{Engine: eng, Token: s.apiToken, Logger: s.logger, Metrics: metrics})
+
+	if s.webLn, err = net.Listen("tcp", s.Listen); err != nil {
+		db.Close()
+		return fmt.Errorf("-listen: %w", err)
+	}
+	if s.apiLn, err = net.Listen("tcp", s.APIListen); err != nil {
+		s.webLn.Close()
+		db.Close()
+		return fmt.Errorf("-api-listen: %w", err)
+	}
+	errLog := slog.NewLogLogger(h, slog.LevelWarn)
+	s.webhook = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
+	s.api = &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: server.MaxWait + 15*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
+	// Long polls end with an answer when shutdown starts.
+	base, stopping := context.WithCancel(context.Background())
+	s.stopping = stopping
+	s.api.BaseContext = func(net.Listener) context.Context { return base }
+	s.api.RegisterOnShutdown(stopping)
+	s.serveErr = make(chan error, 2)
+	for _, p := range []struct {
+		srv *http.Server
+		ln  net.Listener
+	}{{s.webhook, s.webLn}, {s.api, s.apiLn}} {
+		s.wg.Go(func() {
+			if err := p.srv.Serve(p.ln); !errors.Is(err, http.ErrServerClosed) {
+				s.serveErr <- err
+			}
+		})
+	}
+	s.logger.Info("personad serving", "version", Version(), "db", s.DBPath, "webhooks", s.webLn.Addr().String(),
+		"api", s.apiLn.Addr().String(), "synchronous", s.Synchronous, "auto_decide", s.AutoDecide,
+		"secrets", len(s.secrets), "api_token", s.apiToken != "")
+	return nil
+}
+
+// WebhookAddr and APIAddr return the bound addresses (after Start).
+func (s *Serve) WebhookAddr() string { return s.webLn.Addr().String() }
+
+// APIAddr returns the query API's bound address.
+func (s *Serve) APIAddr() string { return s.apiLn.Addr().String() }
+
+// Close stops accepting connections, lets in-flight requests finish (up to
+// the deadline of ctx) and closes the database.
+func (s *Serve) Close(ctx context.Context) error {
+	var errs []error
+	for _, srv := range []*http.Server{s.webhook, s.api} {
+		if srv != nil {
+			errs = append(errs, srv.Shutdown(ctx))
+		}
+	}
+	s.wg.Wait()
+	if s.stopping != nil {
+		s.stopping()
+	}
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Run starts the daemon and serves until ctx ends (SIGINT or SIGTERM),
+// then shuts down gracefully.
+func (s *Serve) Run(ctx context.Context) error {
+	if err := s.Start(); err != nil {
+		return err
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		s.logger.Info("shutting down: finishing in-flight requests")
+	case serveErr = <-s.serveErr:
+		s.logger.Error("listener failed", "err", serveErr)
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := errors.Join(serveErr, s.Close(shutdown))
+	if err == nil {
+		s.logger.Info("stopped")
+	}
+	return err
+}
+
