@@ -192,7 +192,7 @@ func (a *api) waitDecision(w http.ResponseWriter, r *http.Request, p httprouter.
 	defer cancel()
 	for {
 		changed := a.eng.Changed()
-		inq, err := a.eng.Inquiry(ctx, p.ByName("id"))
+		inq, err := a.eng.Inquiry(context.WithoutCancel(ctx), p.ByName("id"))
 		if err != nil && !errors.Is(err, engine.ErrNotFound) {
 			a.fail(w, err)
 			return
@@ -206,9 +206,8 @@ func (a *api) waitDecision(w http.ResponseWriter, r *http.Request, p httprouter.
 			continue
 		case <-ctx.Done():
 		}
-		if r.Context().Err() != nil {
-			return // the client went away
-		}
+		// Timed out, or the server is shutting down: answer with what
+		// there is (a client that went away just misses the answer).
 		if inq == nil {
 			a.fail(w, err)
 			return
@@ -245,7 +244,7 @@ func (a *api) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 	defer cancel()
 	for {
 		changed := a.eng.Changed()
-		page, err := a.eng.Changes(r.Context(), after, limit)
+		page, err := a.eng.Changes(context.WithoutCancel(r.Context()), after, limit)
 		if err != nil {
 			a.fail(w, err)
 			return
@@ -263,9 +262,6 @@ func (a *api) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			if r.Context().Err() != nil {
-				return
-			}
 			wait = 0 // answer with the empty page
 		}
 	}

@@ -299,4 +299,3 @@ func (s *Serve) Run(ctx context.Context) error {
 	}
 	return err
 }
-
