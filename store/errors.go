@@ -39,11 +39,11 @@ func unavailable(op string, err error) error {
 	hint := ""
 	switch code(err) {
 	case sqlite3.SQLITE_FULL:
-		hint = " (disk full)"
+		hint = "disk full: "
 	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
-		hint = " (another process holds the write lock)"
+		hint = "another process holds the write lock: "
 	}
-	return fmt.Errorf("store: %s: %w: %w%s", op, engine.ErrUnavailable, err, hint)
+	return fmt.Errorf("store: %s: %w: %s%w", op, engine.ErrUnavailable, hint, err)
 }
 
 // openError explains why a file could not be opened, with a hint for the

@@ -194,6 +194,9 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
+	if batches, updates := store.Batches(db); batches >= updates {
+		t.Errorf("%d updates ran in %d batches: nothing was grouped", updates, batches)
+	}
 	kept := map[string]bool{}
 	recs, err := db.Events(ctx, "inq_g")
 	if err != nil {
@@ -269,5 +272,70 @@ func TestClosedAndReadOnlyRefuseUpdates(t *testing.T) {
 	}
 	if err := db.Update(ctx, func(engine.Tx) error { return nil }); !errors.Is(err, engine.ErrUnavailable) {
 		t.Errorf("Update after Close: err = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestUpdateCancelledWhileQueued(t *testing.T) {
+	db := openTemp(t, store.Options{})
+	hold, running := make(chan struct{}), make(chan struct{})
+	go db.Update(ctx, func(engine.Tx) error { close(running); <-hold; return nil })
+	<-running // the writer is busy: the next update queues
+
+	queuedCtx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	ran := false
+	err := db.Update(queuedCtx, func(engine.Tx) error { ran = true; return nil })
+	close(hold)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Update whose context ended while queued: err = %v, want DeadlineExceeded", err)
+	}
+	if err := db.Update(ctx, func(engine.Tx) error { return nil }); err != nil { // after the abandoned one
+		t.Fatal(err)
+	}
+	if ran {
+		t.Error("the abandoned update ran")
+	}
+}
+
+func TestReadOnlyAfterClose(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "personad.db")
+	db := openPath(t, path, store.Options{})
+	ingest(t, engine.New(db, engine.Policy{}), fixture(t, "inquiry.started.json"))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := store.OpenReadOnly(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if got := mustInquiry(t, ro, fixtureInquiry).Status; got != engine.StatusPending {
+		t.Errorf("status read back = %q, want pending", got)
+	}
+}
+
+// TestWriterSeesOtherWriters changes a projection behind the store's back,
+// as another process (personad rebuild, say) would, and wants the next
+// update to read the new value rather than a cached one.
+func TestWriterSeesOtherWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "personad.db")
+	db := openPath(t, path, store.Options{})
+	ingest(t, engine.New(db, engine.Policy{}), fixture(t, "inquiry.started.json"))
+
+	other := rawDB(t, path, "_txlock=immediate")
+	mustExec(t, other, `UPDATE inquiries SET status = 'completed', doc = json_set(doc, '$.status', 'completed')`)
+
+	var got engine.Status
+	if err := db.Update(ctx, func(tx engine.Tx) error {
+		inq, err := tx.Inquiry(fixtureInquiry)
+		if inq != nil {
+			got = inq.Status
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got != engine.StatusCompleted {
+		t.Errorf("status inside the next update = %q, want the other writer's %q", got, engine.StatusCompleted)
 	}
 }

@@ -53,6 +53,7 @@ func (db *DB) Rebuild(ctx context.Context) (RebuildReport, error) {
 type derived struct {
 	inq *engine.Inquiry
 	doc []byte
+	seq int64 // of the event that did not parse, with err
 	err error
 }
 
@@ -61,29 +62,18 @@ func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
 	if err != nil {
 		return err
 	}
-	rows, err := t.sql.Query(`SELECT object_id, event_id, body FROM events
-		WHERE object_type = 'inquiry' ORDER BY object_id, seq`)
-	if err != nil {
-		return unavailable("rebuild: read events", err)
-	}
-	defer rows.Close()
-
-	type job struct {
-		id     string
-		ids    []string
-		bodies [][]byte
-	}
-	jobs := make(chan job, 64)
 	var (
 		mu      sync.Mutex
 		changed []derived
 		wg      sync.WaitGroup
 	)
+	jobs := make(chan *foldJob, 64)
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for j := range jobs {
-				d := derive(j.id, j.ids, j.bodies, p)
-				if d.err == nil && bytes.Equal(d.doc, stored[j.id]) {
+				d := j.derive(p)
+				j.release()
+				if d.err == nil && bytes.Equal(d.doc, stored[d.inq.ID]) {
 					continue
 				}
 				mu.Lock()
@@ -92,39 +82,16 @@ func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
 			}
 		})
 	}
-	var (
-		cur     job
-		scanErr error
-	)
-	flush := func() {
-		if cur.id != "" {
-			jobs <- cur
-			rep.Inquiries++
-		}
-	}
-	for rows.Next() {
-		var id, eventID string
-		var body []byte
-		if scanErr = rows.Scan(&id, &eventID, &body); scanErr != nil {
-			break
-		}
-		if id != cur.id {
-			flush()
-			cur = job{id: id}
-		}
-		cur.ids, cur.bodies = append(cur.ids, eventID), append(cur.bodies, body)
-		rep.Events++
-	}
-	flush()
+	readErr := readInquiryEvents(t.sql, jobs, rep)
 	close(jobs)
 	wg.Wait()
-	if err := errors.Join(scanErr, rows.Err(), rows.Close()); err != nil {
-		return unavailable("rebuild: read events", err)
+	if readErr != nil {
+		return readErr
 	}
 	slices.SortFunc(changed, func(a, b derived) int { return cmp.Compare(a.inq.ID, b.inq.ID) })
 	for _, d := range changed {
 		if d.err != nil {
-			return d.err
+			return describeFoldError(t.sql, d)
 		}
 	}
 	for _, d := range changed {
@@ -133,6 +100,96 @@ func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
 		}
 	}
 	return nil
+}
+
+// readInquiryEvents streams the bodies of every inquiry event, inquiry by
+// inquiry, into jobs.
+func readInquiryEvents(q *sql.Tx, jobs chan<- *foldJob, rep *RebuildReport) error {
+	rows, err := q.Query(`SELECT object_id, seq, body FROM events
+		WHERE object_type = 'inquiry' ORDER BY object_id, seq`)
+	if err != nil {
+		return unavailable("rebuild: read events", err)
+	}
+	defer rows.Close()
+	var cur *foldJob
+	for rows.Next() {
+		var (
+			id, body sql.RawBytes // copied below: no second allocation per row
+			seq      int64
+		)
+		if err := rows.Scan(&id, &seq, &body); err != nil {
+			return unavailable("rebuild: read events", err)
+		}
+		if cur == nil || string(id) != cur.id {
+			if cur != nil {
+				jobs <- cur
+			}
+			cur = newFoldJob(string(id))
+			rep.Inquiries++
+		}
+		cur.add(seq, body)
+		rep.Events++
+	}
+	if cur != nil {
+		jobs <- cur
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return unavailable("rebuild: read events", err)
+	}
+	return nil
+}
+
+// foldJob holds one inquiry's stored bodies, back to back in a pooled
+// buffer: a rebuild reads gigabytes, and the garbage collector need not
+// see every body twice.
+type foldJob struct {
+	id   string
+	seqs []int64
+	ends []int
+	buf  *[]byte
+}
+
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+func newFoldJob(id string) *foldJob {
+	return &foldJob{id: id, buf: bodyBuffers.Get().(*[]byte)}
+}
+
+func (j *foldJob) add(seq int64, body []byte) {
+	*j.buf = append(*j.buf, body...)
+	j.seqs, j.ends = append(j.seqs, seq), append(j.ends, len(*j.buf))
+}
+
+// release returns the buffer; the parsed events hold copies.
+func (j *foldJob) release() {
+	*j.buf = (*j.buf)[:0]
+	bodyBuffers.Put(j.buf)
+	j.buf = nil
+}
+
+// derive parses the inquiry's stored bodies and folds them.
+func (j *foldJob) derive(p engine.Policy) derived {
+	events := make([]*engine.Event, len(j.seqs))
+	start := 0
+	for i, end := range j.ends {
+		ev, err := engine.Parse((*j.buf)[start:end])
+		if err != nil {
+			return derived{inq: &engine.Inquiry{ID: j.id}, seq: j.seqs[i], err: err}
+		}
+		events[i], start = ev, end
+	}
+	inq, _ := engine.Fold(j.id, events, p)
+	doc, err := inq.MarshalJSON()
+	return derived{inq: inq, doc: doc, err: err}
+}
+
+// describeFoldError names the event whose body no longer parses.
+func describeFoldError(q *sql.Tx, d derived) error {
+	var eventID string
+	if err := q.QueryRow(`SELECT event_id FROM events WHERE seq = ?`, d.seq).Scan(&eventID); err != nil {
+		eventID = fmt.Sprintf("#%d", d.seq)
+	}
+	return fmt.Errorf("store: rebuild: stored event %s of inquiry %s no longer parses: %w", eventID, d.inq.ID, d.err)
 }
 
 // storedDocs loads every projection's JSON by inquiry id.
@@ -155,21 +212,6 @@ func storedDocs(q *sql.Tx) (map[string][]byte, error) {
 		return nil, unavailable("rebuild: read projections", err)
 	}
 	return docs, nil
-}
-
-// derive parses an inquiry's stored bodies and folds them.
-func derive(id string, eventIDs []string, bodies [][]byte, p engine.Policy) derived {
-	events := make([]*engine.Event, len(bodies))
-	for i, b := range bodies {
-		ev, err := engine.Parse(b)
-		if err != nil {
-			return derived{inq: &engine.Inquiry{ID: id}, err: fmt.Errorf("store: rebuild: stored event %s of inquiry %s no longer parses: %w", eventIDs[i], id, err)}
-		}
-		events[i] = ev
-	}
-	inq, _ := engine.Fold(id, events, p)
-	doc, err := inq.MarshalJSON()
-	return derived{inq: inq, doc: doc, err: err}
 }
 
 // replaceProjection saves a re-derived projection and records the change

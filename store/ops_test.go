@@ -3,6 +3,7 @@ package store_test
 import (
 	"errors"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -147,5 +148,43 @@ func TestStatsAndDeadLetters(t *testing.T) {
 	}
 	if _, err := db.DeadLetters(ctx, 0); !errors.Is(err, engine.ErrInvalid) {
 		t.Errorf("DeadLetters(0): err = %v, want ErrInvalid", err)
+	}
+}
+
+func TestRebuildStopsAtAnUnparsableBody(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "personad.db")
+	db := openPath(t, path, store.Options{})
+	eng := engine.New(db, engine.Policy{})
+	for _, b := range history(t)[:4] {
+		ingest(t, eng, b)
+	}
+	want := jsonOf(t, mustInquiry(t, db, fixtureInquiry))
+	db.Close()
+	mustExec(t, rawDB(t, path, ""), `UPDATE events SET body = '{"data":' WHERE event_id = 'evt_eKxXzJzpfyVVMgAz0EhvxhqW'`)
+
+	db = openPath(t, path, store.Options{})
+	rep, err := db.Rebuild(ctx)
+	if err == nil || !strings.Contains(err.Error(), "evt_eKxXzJzpfyVVMgAz0EhvxhqW") {
+		t.Errorf("Rebuild = %+v, %v; want an error naming the event", rep, err)
+	}
+	if got := jsonOf(t, mustInquiry(t, db, fixtureInquiry)); got != want {
+		t.Errorf("a failed rebuild changed the projection:\ngot  %s\nwant %s", got, want)
+	}
+}
+
+func TestAppendOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "personad.db")
+	db := openPath(t, path, store.Options{})
+	ingest(t, engine.New(db, engine.Policy{}), fixture(t, "inquiry.started.json"))
+	db.Close()
+	raw := rawDB(t, path, "")
+	for _, q := range []string{
+		`DELETE FROM events`,
+		`UPDATE events SET event_id = 'evt_other'`,
+		`UPDATE events SET sha256 = x'00'`,
+	} {
+		if _, err := raw.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: err = %v, want the append-only trigger to refuse", q, err)
+		}
 	}
 }

@@ -193,5 +193,5 @@ func fileURI(path string, q url.Values) string {
 	return u.String()
 }
 
-// closedError is what Update returns after Close.
-var closedError = fmt.Errorf("%w: store is closed", engine.ErrUnavailable)
+// errClosed is what Update returns after Close.
+var errClosed = fmt.Errorf("%w: store is closed", engine.ErrUnavailable)

@@ -58,6 +58,8 @@ type writer struct {
 	closed bool
 	exited chan struct{}
 
+	batches, updates atomic.Int64 // committed or not, for tests and metrics
+
 	// Owned by the loop goroutine.
 	mustCheckpoint bool // a committed batch rewrote bodies; the WAL still has the old ones
 	scrubbed       bool // the last committed batch rewrote bodies
@@ -82,7 +84,7 @@ func (w *writer) do(ctx context.Context, fn func(*tx) error) error {
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
-		return closedError
+		return errClosed
 	}
 	select {
 	case w.queue <- r:
@@ -174,6 +176,8 @@ func (w *writer) commit(batch []*request) {
 	if len(live) == 0 {
 		return
 	}
+	w.batches.Add(1)
+	w.updates.Add(int64(len(live)))
 	errs, batchErr := w.run(live)
 	// After a redaction, forget before acknowledging: the callers learn
 	// of the commit once the old bodies are gone from the WAL too.
@@ -215,6 +219,7 @@ func (w *writer) run(live []*request) (errs []error, batchErr error) {
 	}
 	w.cache.validate(version)
 	if len(live) == 1 { // the transaction is the savepoint
+		w.cache.startFn()
 		if errs[0] = call(live[0].fn, t); errs[0] != nil {
 			sqlTx.Rollback()
 			w.cache.reset()

@@ -1,0 +1,16 @@
+package store
+
+import "fmt"
+
+// SetMaxPageCount caps the database size, so that tests can see what a
+// full disk does.
+func SetMaxPageCount(db *DB, pages int) error {
+	_, err := db.writer.db.Exec(fmt.Sprintf("PRAGMA max_page_count = %d", pages))
+	return err
+}
+
+// Batches returns how many batches the writer ran and how many updates
+// they held.
+func Batches(db *DB) (batches, updates int64) {
+	return db.writer.batches.Load(), db.writer.updates.Load()
+}
