@@ -67,10 +67,13 @@ func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
 		}
 		return Result{}, err
 	}
+	// Hash outside the store's unit of work: a group-committing store runs
+	// units one after the other, so whatever they do is serial.
+	sum := sha256.Sum256(d.Body)
 	var res Result
 	if err := e.store.Update(ctx, func(tx Tx) error {
 		res = Result{}
-		return e.apply(tx, ev, d, &res)
+		return e.apply(tx, ev, d, sum, &res)
 	}); err != nil {
 		return Result{}, unavailable(err)
 	}
@@ -88,7 +91,7 @@ func unavailable(err error) error {
 }
 
 // apply does the work of one delivery inside a store transaction.
-func (e *Engine) apply(tx Tx, ev *Event, d Delivery, res *Result) error {
+func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result) error {
 	res.EventID, res.Name = ev.ID, ev.Name
 	if ev.IsInquiry() {
 		res.InquiryID = ev.ObjectID
@@ -113,7 +116,7 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, res *Result) error {
 	rec := &Record{
 		EventID: ev.ID, Name: ev.Name, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID,
 		CreatedAt: ev.CreatedAt, ReceivedAt: d.ReceivedAt, AttemptsMade: d.AttemptsMade,
-		Deliveries: 1, Body: d.Body, SHA256: sha256.Sum256(d.Body), Outcome: OutcomeUnknown,
+		Deliveries: 1, Body: d.Body, SHA256: sum, Outcome: OutcomeUnknown,
 	}
 	if !ev.IsInquiry() {
 		res.Outcome = OutcomeUnknown

@@ -16,6 +16,7 @@ type Metrics struct {
 	deliveries    *prometheus.CounterVec
 	signatureFail *prometheus.CounterVec
 	ingestSeconds prometheus.Histogram
+	batchSize     prometheus.Histogram
 }
 
 // NewMetrics creates the metrics on a new registry that also carries the Go
@@ -37,8 +38,13 @@ func NewMetrics() *Metrics {
 			Help:    "Time from a verified body to its durable acknowledgement.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "personad_commit_batch_size",
+			Help:    "Updates committed together by one group-commit transaction.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+		}),
 	}
-	reg.MustRegister(m.deliveries, m.signatureFail, m.ingestSeconds,
+	reg.MustRegister(m.deliveries, m.signatureFail, m.ingestSeconds, m.batchSize,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	for _, r := range []string{ReasonMissing, ReasonMalformed, ReasonExpired, ReasonMismatch} {
 		m.signatureFail.WithLabelValues(r)
@@ -49,6 +55,10 @@ func NewMetrics() *Metrics {
 func (m *Metrics) delivery(status int, outcome string) {
 	m.deliveries.WithLabelValues(strconv.Itoa(status), outcome).Inc()
 }
+
+// ObserveBatch records the size of one group commit; give it to the
+// store (store.Options.OnBatch).
+func (m *Metrics) ObserveBatch(size int) { m.batchSize.Observe(float64(size)) }
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

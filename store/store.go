@@ -35,6 +35,10 @@ type Options struct {
 	// BusyTimeout is how long to wait for a write lock another process
 	// holds; 0 means DefaultBusyTimeout.
 	BusyTimeout time.Duration
+	// OnBatch, when set, is called by the writer after each transaction
+	// with how many Updates it held (for a batch-size metric). It must
+	// not block.
+	OnBatch func(size int)
 	// Policy is the decision policy Rebuild folds with; use the engine's.
 	Policy engine.Policy
 }
@@ -86,7 +90,7 @@ func Open(path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	wr, err := newWriter(w, opts.MaxBatch)
+	wr, err := newWriter(w, opts.MaxBatch, opts.OnBatch)
 	if err != nil {
 		w.Close()
 		r.Close()

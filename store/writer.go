@@ -52,6 +52,7 @@ type writer struct {
 	stmts    *statements
 	cache    *projections
 	maxBatch int
+	onBatch  func(int)
 	queue    chan *request
 
 	mu     sync.RWMutex // held for reading while enqueueing, so Close can close queue
@@ -65,7 +66,7 @@ type writer struct {
 	scrubbed       bool // the last committed batch rewrote bodies
 }
 
-func newWriter(db *sql.DB, maxBatch int) (*writer, error) {
+func newWriter(db *sql.DB, maxBatch int, onBatch func(int)) (*writer, error) {
 	stmts, err := prepare(db)
 	if err != nil {
 		return nil, err
@@ -179,6 +180,9 @@ func (w *writer) commit(batch []*request) {
 	w.batches.Add(1)
 	w.updates.Add(int64(len(live)))
 	errs, batchErr := w.run(live)
+	if w.onBatch != nil {
+		w.onBatch(len(live))
+	}
 	// After a redaction, forget before acknowledging: the callers learn
 	// of the commit once the old bodies are gone from the WAL too.
 	forgetFirst := batchErr == nil && w.mustCheckpoint && w.scrubbed

@@ -396,7 +396,16 @@ func TestGracefulShutdown(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Begin the shutdown once the first acknowledgement is in, while the
+	// rest are in flight.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+	}
 	start := time.Now()
 	d.stop()
 	wg.Wait()
@@ -426,5 +435,45 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if len(acked) == 0 {
 		t.Error("no request was acknowledged before shutdown")
+	}
+}
+
+// TestUnavailableAndMetrics: the real daemon answers 503 (so Persona
+// retries) when its store cannot commit, and /metrics carries the store's
+// figures.
+func TestUnavailableAndMetrics(t *testing.T) {
+	d := startDaemon(t, defaultEnv())
+	if r := d.post(readFixture(t, "inquiry.created.json"), nil); r.code != 200 {
+		t.Fatalf("post: %d %s", r.code, r.raw)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+d.APIAddr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`personad_deliveries_total{code="200",outcome="applied"} 1`,
+		`personad_inquiries{status="created"} 1`,
+		`personad_commit_batch_size_count`,
+		`personad_database_bytes`,
+		`personad_ingest_seconds_count 1`,
+		`personad_signature_failures_total{reason="mismatch"} 0`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	// The database goes away under the running daemon.
+	if err := d.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if r := d.post(readFixture(t, "inquiry.started.json"), nil); r.code != 503 || r.errCode() != server.CodeUnavailable {
+		t.Errorf("post with the store closed: %d %s, want 503", r.code, r.raw)
+	}
+	if r := d.get("/healthz"); r.code != 503 {
+		t.Errorf("/healthz with the store closed: %d, want 503", r.code)
 	}
 }

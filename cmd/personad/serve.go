@@ -193,7 +193,7 @@ func (s *Serve) Start() error {
 	s.logger = slog.New(h)
 	policy := engine.Policy{AutoDecide: s.AutoDecide}
 	metrics := server.NewMetrics()
-	db, err := store.Open(s.DBPath, store.Options{Synchronous: s.Synchronous, Policy: policy})
+	db, err := store.Open(s.DBPath, store.Options{Synchronous: s.Synchronous, Policy: policy, OnBatch: metrics.ObserveBatch})
 	if err != nil {
 		return err
 	}
