@@ -44,50 +44,6 @@ func ingest(tb testing.TB, eng *engine.Engine, body []byte) engine.Result {
 	return res
 }
 
-func TestConcurrentDuplicateDeliveries(t *testing.T) {
-	db := openTemp(t, store.Options{})
-	eng := engine.New(db, engine.Policy{})
-	body := fixture(t, "inquiry.started.json")
-	const n = 64
-	var wg sync.WaitGroup
-	results := make([]engine.Result, n)
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			results[i], errs[i] = eng.Ingest(ctx, engine.Delivery{Body: body, ReceivedAt: time.Now(), AttemptsMade: i % 5})
-		})
-	}
-	wg.Wait()
-	fresh := 0
-	for i := range n {
-		if errs[i] != nil {
-			t.Fatalf("delivery %d: %v", i, errs[i])
-		}
-		if !results[i].Duplicate {
-			fresh++
-		}
-		if got, want := results[i].Outcome, engine.OutcomeApplied; got != want {
-			t.Errorf("delivery %d: outcome %q, want %q", i, got, want)
-		}
-	}
-	if fresh != 1 {
-		t.Errorf("%d deliveries were not duplicates, want exactly 1", fresh)
-	}
-	recs, err := db.Events(ctx, fixtureInquiry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 1 {
-		t.Fatalf("stored %d rows, want 1", len(recs))
-	}
-	if got, want := recs[0].Deliveries, n; got != want {
-		t.Errorf("deliveries = %d, want %d", got, want)
-	}
-	if got, want := recs[0].AttemptsMade, 4; got != want {
-		t.Errorf("attempts made = %d, want the highest, %d", got, want)
-	}
-}
-
 // TestOutOfOrderBatches ingests the fixture history in order, one event at
 // a time, and in random orders with every event sent twice concurrently (so
 // that late events and duplicates share batches), and wants the same

@@ -395,13 +395,13 @@ func testIngestHistoryOutOfOrder(t *testing.T, s engine.Store) {
 func testConcurrentDuplicates(t *testing.T, s engine.Store) {
 	eng := engine.New(s, engine.Policy{})
 	body := Body("evt_d", engine.EventStarted, "inq_d", engine.StatusPending, t0)
-	const n = 32
+	const n = 64
 	var wg sync.WaitGroup
 	results := make([]engine.Result, n)
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			results[i], errs[i] = eng.Ingest(ctx, engine.Delivery{Body: body, ReceivedAt: t0, AttemptsMade: 1})
+			results[i], errs[i] = eng.Ingest(ctx, engine.Delivery{Body: body, ReceivedAt: t0, AttemptsMade: i % 5})
 		})
 	}
 	wg.Wait()
@@ -413,6 +413,9 @@ func testConcurrentDuplicates(t *testing.T, s engine.Store) {
 		if !results[i].Duplicate {
 			fresh++
 		}
+		if got := results[i].Outcome; got != engine.OutcomeApplied {
+			t.Errorf("delivery %d: outcome %q, want applied (duplicates report the first outcome)", i, got)
+		}
 	}
 	if fresh != 1 {
 		t.Errorf("%d deliveries stored the event, want exactly 1", fresh)
@@ -423,5 +426,8 @@ func testConcurrentDuplicates(t *testing.T, s engine.Store) {
 	}
 	if recs[0].Deliveries != n {
 		t.Errorf("recorded %d deliveries, want %d", recs[0].Deliveries, n)
+	}
+	if recs[0].AttemptsMade != 4 {
+		t.Errorf("attempts made = %d, want the highest seen, 4", recs[0].AttemptsMade)
 	}
 }
