@@ -296,12 +296,9 @@ func (e *Engine) History(ctx context.Context, id string) ([]Entry, error) {
 	return entries, nil
 }
 
-// Inquiries lists projections; see Reader.Inquiries. Errors: ErrInvalid.
+// Inquiries lists projections; see Reader.Inquiries, which validates q.
+// Errors: ErrInvalid.
 func (e *Engine) Inquiries(ctx context.Context, q Query) ([]*Inquiry, string, error) {
-	q, err := q.Normalize()
-	if err != nil {
-		return nil, "", err
-	}
 	return e.store.Inquiries(ctx, q)
 }
 

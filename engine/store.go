@@ -53,7 +53,8 @@ type Reader interface {
 	// Events returns an inquiry's stored events (any order).
 	Events(ctx context.Context, inquiryID string) ([]Record, error)
 	// Inquiries lists projections newest updated first (ties by id,
-	// descending) and the cursor of the next page, "" after the last.
+	// descending) and the cursor of the next page, "" after the last. It
+	// checks q with Query.Normalize and returns its ErrInvalid.
 	Inquiries(ctx context.Context, q Query) (page []*Inquiry, next string, err error)
 	// Changes returns at most limit changes with Seq > after, in Seq order.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)

@@ -136,13 +136,10 @@ func (a *api) listInquiries(w http.ResponseWriter, r *http.Request, _ httprouter
 		}
 		q.Redacted = &b
 	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > engine.MaxLimit {
-			badRequest(w, "limit must be between 1 and "+strconv.Itoa(engine.MaxLimit))
-			return
-		}
-		q.Limit = n
+	var err error
+	if q.Limit, err = parseLimit(v.Get("limit"), engine.DefaultLimit, engine.MaxLimit); err != nil {
+		badRequest(w, err.Error())
+		return
 	}
 	page, next, err := a.eng.Inquiries(r.Context(), q)
 	if err != nil {
@@ -157,6 +154,18 @@ func (a *api) listInquiries(w http.ResponseWriter, r *http.Request, _ httprouter
 		cursor = &next
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"inquiries": page, "next_cursor": cursor})
+}
+
+// parseLimit reads a limit parameter: def when absent, else 1..max.
+func parseLimit(s string, def, max int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		return 0, errors.New("limit must be between 1 and " + strconv.Itoa(max))
+	}
+	return n, nil
 }
 
 // parseWait reads a wait parameter: a Go duration ("30s") or whole
@@ -221,17 +230,15 @@ func (a *api) waitDecision(w http.ResponseWriter, r *http.Request, p httprouter.
 // again with after=next never misses or repeats a change.
 func (a *api) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	v := r.URL.Query()
-	after, limit := int64(0), DefaultChangesMax
-	var err error
+	after := int64(0)
+	limit, err := parseLimit(v.Get("limit"), DefaultChangesMax, MaxChanges)
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
 	if s := v.Get("after"); s != "" {
 		if after, err = strconv.ParseInt(s, 10, 64); err != nil || after < 0 {
 			badRequest(w, "after must be a change seq (a whole number ≥ 0)")
-			return
-		}
-	}
-	if s := v.Get("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > MaxChanges {
-			badRequest(w, "limit must be between 1 and "+strconv.Itoa(MaxChanges))
 			return
 		}
 	}
