@@ -197,32 +197,35 @@ func (a *api) waitDecision(w http.ResponseWriter, r *http.Request, p httprouter.
 		badRequest(w, err.Error())
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), wait)
+	var inq *engine.Inquiry
+	a.poll(r.Context(), wait, func() bool {
+		inq, err = a.eng.Inquiry(context.WithoutCancel(r.Context()), p.ByName("id"))
+		return (err != nil && !errors.Is(err, engine.ErrNotFound)) || (inq != nil && inq.Decision != "")
+	})
+	// Decided, timed out, or the server is shutting down: answer with what
+	// there is (a client that went away just misses the answer).
+	if err != nil {
+		a.fail(w, err) // a 404 for an inquiry still unknown at the timeout
+		return
+	}
+	writeJSON(w, http.StatusOK, inq)
+}
+
+// poll calls ready until it reports true or the wait ends, calling it
+// again after each committed change.
+func (a *api) poll(ctx context.Context, wait time.Duration, ready func() bool) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
 		changed := a.eng.Changed()
-		inq, err := a.eng.Inquiry(context.WithoutCancel(ctx), p.ByName("id"))
-		if err != nil && !errors.Is(err, engine.ErrNotFound) {
-			a.fail(w, err)
-			return
-		}
-		if inq != nil && inq.Decision != "" {
-			writeJSON(w, http.StatusOK, inq)
+		if ready() {
 			return
 		}
 		select {
 		case <-changed:
-			continue
 		case <-ctx.Done():
-		}
-		// Timed out, or the server is shutting down: answer with what
-		// there is (a client that went away just misses the answer).
-		if inq == nil {
-			a.fail(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, inq)
-		return
 	}
 }
 
@@ -247,31 +250,22 @@ func (a *api) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 		badRequest(w, err.Error())
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), wait)
-	defer cancel()
-	for {
-		changed := a.eng.Changed()
-		page, err := a.eng.Changes(context.WithoutCancel(r.Context()), after, limit)
-		if err != nil {
-			a.fail(w, err)
-			return
-		}
-		if len(page) > 0 || wait == 0 {
-			next := after
-			if len(page) > 0 {
-				next = page[len(page)-1].Seq
-			} else {
-				page = []engine.Change{}
-			}
-			writeJSON(w, http.StatusOK, map[string]any{"changes": page, "next": next})
-			return
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			wait = 0 // answer with the empty page
-		}
+	var page []engine.Change
+	a.poll(r.Context(), wait, func() bool {
+		page, err = a.eng.Changes(context.WithoutCancel(r.Context()), after, limit)
+		return err != nil || len(page) > 0
+	})
+	if err != nil {
+		a.fail(w, err)
+		return
 	}
+	next := after
+	if len(page) > 0 {
+		next = page[len(page)-1].Seq
+	} else {
+		page = []engine.Change{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"changes": page, "next": next})
 }
 
 func (a *api) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
