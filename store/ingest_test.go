@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,7 +126,8 @@ func checkFeedChains(tb testing.TB, db engine.Reader, final *engine.Inquiry) {
 // TestGroupCommitIsolatesFailures runs many updates at once, some of which
 // write and then fail, and wants every other update kept.
 func TestGroupCommitIsolatesFailures(t *testing.T) {
-	db := openTemp(t, store.Options{})
+	var reports, reported atomic.Int64
+	db := openTemp(t, store.Options{OnBatch: func(size int) { reports.Add(1); reported.Add(int64(size)) }})
 	boom := errors.New("boom")
 	const n = 200
 	var wg sync.WaitGroup
@@ -152,6 +154,8 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	wg.Wait()
 	if batches, updates := store.Batches(db); batches >= updates {
 		t.Errorf("%d updates ran in %d batches: nothing was grouped", updates, batches)
+	} else if reports.Load() != batches || reported.Load() != updates {
+		t.Errorf("OnBatch reported %d updates in %d batches, want %d in %d", reported.Load(), reports.Load(), updates, batches)
 	}
 	kept := map[string]bool{}
 	recs, err := db.Events(ctx, "inq_g")

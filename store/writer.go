@@ -71,7 +71,7 @@ func newWriter(db *sql.DB, maxBatch int, onBatch func(int)) (*writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{db: db, stmts: stmts, cache: newProjections(), maxBatch: maxBatch, queue: make(chan *request, 4*maxBatch), exited: make(chan struct{})}
+	w := &writer{db: db, stmts: stmts, cache: newProjections(), maxBatch: maxBatch, onBatch: onBatch, queue: make(chan *request, 4*maxBatch), exited: make(chan struct{})}
 	go w.loop()
 	return w, nil
 }
