@@ -36,11 +36,14 @@ func BenchmarkIngest(b *testing.B) {
 			b.Run(fmt.Sprintf("conc=%d/mode=%s", conc, m.name), func(b *testing.B) {
 				var elapsed time.Duration
 				var diskBytes int64
+				var batches, batched atomic.Int64
+				opts := m.opts
+				opts.OnBatch = func(n int) { batches.Add(1); batched.Add(int64(n)) }
 				b.SetBytes(int64(len(bodies[0]) * len(bodies)))
 				for b.Loop() {
 					b.StopTimer()
 					path := filepath.Join(b.TempDir(), "personad.db")
-					db, err := store.Open(path, m.opts)
+					db, err := store.Open(path, opts)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -61,6 +64,7 @@ func BenchmarkIngest(b *testing.B) {
 				b.ReportMetric(events/elapsed.Seconds(), "events/s")
 				b.ReportMetric(float64(elapsed.Nanoseconds())/events, "ns/event")
 				b.ReportMetric(float64(diskBytes)/float64(len(bodies)), "disk-B/event")
+				b.ReportMetric(float64(batched.Load())/float64(batches.Load()), "events/commit")
 			})
 		}
 	}

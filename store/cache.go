@@ -30,6 +30,13 @@ func (p *projections) get(id string) (inq *engine.Inquiry, ok bool) {
 	return inq, ok
 }
 
+// stored says whether the database holds a projection for id; known is
+// false when the cache does not know.
+func (p *projections) stored(id string) (stored, known bool) {
+	inq, known := p.m[id]
+	return inq != nil, known
+}
+
 // loaded caches what the database holds for id (nil: nothing).
 func (p *projections) loaded(id string, inq *engine.Inquiry) {
 	if len(p.m) >= maxCachedProjections {

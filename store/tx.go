@@ -20,6 +20,8 @@ const (
 	sInquiryEvents
 	sInquiry
 	sSaveInquiry
+	sInsertInquiry
+	sUpdateInquiry
 	sAppendChange
 	sInquiryBodies
 	sSetBody
@@ -49,6 +51,10 @@ var writerSQL = [numStmts]string{
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, decision = excluded.decision,
 			redacted = excluded.redacted, updated_at = excluded.updated_at,
 			anomalies = excluded.anomalies, doc = excluded.doc`,
+	sInsertInquiry: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
+	sUpdateInquiry: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
+		anomalies = ?6, doc = ?7 WHERE id = ?1`,
 	sAppendChange: `INSERT INTO changes (inquiry_id, event_id, from_status, to_status, decision, redacted, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 	sInquiryBodies:    `SELECT seq, body FROM events WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
@@ -172,10 +178,23 @@ func (t *tx) SaveInquiry(inq *engine.Inquiry) error {
 	if err != nil {
 		return err
 	}
-	_, err = t.stmt(sSaveInquiry).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
+	// The cache usually knows whether the row exists; a plain INSERT or
+	// UPDATE is cheaper than an upsert, which tries the insert first.
+	id := sSaveInquiry
+	if stored, known := t.cache.stored(inq.ID); known {
+		id = sInsertInquiry
+		if stored {
+			id = sUpdateInquiry
+		}
+	}
+	res, err := t.stmt(id).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
 		inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc))
 	if err != nil {
 		return unavailable("save inquiry", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		t.cache.reset()
+		return fmt.Errorf("store: saving inquiry %s changed %d rows (%v): the writer's cache was out of step", inq.ID, n, err)
 	}
 	t.cache.saved(inq)
 	return nil

@@ -204,57 +204,86 @@ func (w *writer) commit(batch []*request) {
 // run executes the fns of a batch in one transaction. errs[i] is the error
 // of live[i]'s fn; batchErr, when set, failed everyone else: nothing of the
 // batch was kept.
+//
+// A batch first runs without savepoints, which cost about a sixth of the
+// writer's time and are almost never needed. Only when one of its fns
+// fails is the transaction rolled back and the batch run again with a
+// savepoint around each fn, so that the failing one is undone alone.
+// Running an fn twice is safe: nothing it did the first time was kept.
 func (w *writer) run(live []*request) (errs []error, batchErr error) {
 	errs = make([]error, len(live))
+	if failed, err := w.runOnce(live, errs, len(live) > 1); err != nil || !failed {
+		return errs, err
+	}
+	if len(live) == 1 { // the transaction was the savepoint
+		return errs, nil
+	}
+	clear(errs)
+	_, err := w.runOnce(live, errs, false)
+	return errs, err
+}
+
+// runOnce runs live's fns in one transaction and commits it. With
+// optimistic set, the first failing fn rolls the whole transaction back and
+// runOnce reports failed; otherwise each fn runs in its own savepoint (or,
+// alone in its batch, in the transaction itself) and only its writes are
+// undone when it fails.
+func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed bool, batchErr error) {
 	w.scrubbed = false
 	sqlTx, err := w.db.BeginTx(context.Background(), nil)
 	if err != nil {
-		return errs, unavailable("begin", err)
+		return false, unavailable("begin", err)
 	}
 	t := &tx{sql: sqlTx, stmts: w.stmts, cache: w.cache}
-	abort := func(op string, err error) ([]error, error) {
+	abort := func(op string, err error) (bool, error) {
 		sqlTx.Rollback()
 		w.cache.reset()
-		return errs, unavailable(op, err)
+		return false, unavailable(op, err)
 	}
 	var version int64
 	if err := t.stmt(sDataVersion).QueryRow().Scan(&version); err != nil {
 		return abort("data version", err)
 	}
 	w.cache.validate(version)
-	if len(live) == 1 { // the transaction is the savepoint
-		w.cache.startFn()
-		if errs[0] = call(live[0].fn, t); errs[0] != nil {
-			sqlTx.Rollback()
-			w.cache.reset()
-			return errs, nil
-		}
-	} else {
-		for i, r := range live {
+	savepoints := !optimistic && len(live) > 1
+	for i, r := range live {
+		if savepoints {
 			if _, err := t.stmt(sSavepoint).Exec(); err != nil {
 				return abort("savepoint", err)
 			}
-			scrubbed := t.scrubbed
-			w.cache.startFn()
-			if errs[i] = call(r.fn, t); errs[i] != nil {
-				t.scrubbed = scrubbed
-				w.cache.rollBackFn()
-				if _, err := t.stmt(sRollbackTo).Exec(); err != nil { // the transaction itself is gone
-					return abort("roll back to savepoint", err)
+		}
+		scrubbed := t.scrubbed
+		w.cache.startFn()
+		errs[i] = call(r.fn, t)
+		if errs[i] == nil {
+			if savepoints {
+				if _, err := t.stmt(sRelease).Exec(); err != nil {
+					return abort("release savepoint", err)
 				}
 			}
-			if _, err := t.stmt(sRelease).Exec(); err != nil {
-				return abort("release savepoint", err)
-			}
+			continue
+		}
+		if !savepoints { // optimistic, or alone: undo the transaction
+			sqlTx.Rollback()
+			w.cache.reset()
+			return true, nil
+		}
+		t.scrubbed = scrubbed
+		w.cache.rollBackFn()
+		if _, err := t.stmt(sRollbackTo).Exec(); err != nil { // the transaction itself is gone
+			return abort("roll back to savepoint", err)
+		}
+		if _, err := t.stmt(sRelease).Exec(); err != nil {
+			return abort("release savepoint", err)
 		}
 	}
 	if err := sqlTx.Commit(); err != nil {
 		w.cache.reset()
-		return errs, unavailable("commit", err)
+		return false, unavailable("commit", err)
 	}
 	w.scrubbed = t.scrubbed
 	w.mustCheckpoint = w.mustCheckpoint || t.scrubbed
-	return errs, nil
+	return false, nil
 }
 
 // call runs fn, turning a panic into that caller's error so that one bad
