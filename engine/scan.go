@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
@@ -232,6 +233,10 @@ func (s *scanner) stringBounds() (escaped bool, err error) {
 	start := s.pos + 1
 	ascii := true
 	for i := start; i < len(b); i++ {
+		i = plainRun(b, i)
+		if i >= len(b) {
+			break
+		}
 		c := b[i]
 		switch {
 		case c == '"':
@@ -268,6 +273,33 @@ func (s *scanner) stringBounds() (escaped bool, err error) {
 		}
 	}
 	return false, errSyntax
+}
+
+// plainRun returns the index of the first byte at or after i that is not
+// plain string content (a quote, a backslash, a control character or a
+// non-ASCII byte), testing eight bytes at a time: most of a Persona body
+// is string content.
+func plainRun(b []byte, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ ('"' * ones)   // a zero byte where b has '"'
+		bs := x ^ ('\\' * ones) // and where it has '\\'
+		// A byte's high bit ends up set when it is below 0x20, zero in
+		// q or bs, or has its own high bit set.
+		if ((x-0x20*ones)|(q-ones)|(bs-ones)|x)&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			break
+		}
+	}
+	return i
 }
 
 func isHex(c byte) bool {
