@@ -59,8 +59,9 @@ func (s *scanner) end() error {
 }
 
 // object iterates the members of the object at the cursor. For each member
-// it passes the raw key (the bytes between the quotes) to fn, which must
-// consume the member's value (with skip, str, object, ...).
+// it passes the key to fn (the bytes between the quotes, decoded only when
+// they hold escapes), which must consume the member's value (with skip,
+// str, object, ...).
 func (s *scanner) object(fn func(key []byte) error) error {
 	if s.peek() != '{' {
 		return errSyntax
@@ -78,11 +79,20 @@ func (s *scanner) object(fn func(key []byte) error) error {
 		if s.peek() != '"' {
 			return errSyntax
 		}
-		start := s.pos + 1
-		if err := s.skipString(); err != nil {
+		start := s.pos
+		escaped, err := s.stringBounds()
+		if err != nil {
 			return err
 		}
-		key := s.buf[start : s.pos-1]
+		key := s.buf[start+1 : s.pos-1]
+		if escaped {
+			// Rare: "\u0069d" is the key "id" and must match like it.
+			var k string
+			if json.Unmarshal(s.buf[start:s.pos], &k) != nil {
+				return errSyntax
+			}
+			key = []byte(k)
+		}
 		if s.peek() != ':' {
 			return errSyntax
 		}
@@ -217,7 +227,7 @@ func (s *scanner) number() error {
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // skipString validates the string at the cursor and steps past its closing
-// quote. It reports whether the string contained escapes via s.escaped.
+// quote.
 func (s *scanner) skipString() error {
 	_, err := s.stringBounds()
 	return err
