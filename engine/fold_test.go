@@ -163,12 +163,16 @@ func TestFoldRules(t *testing.T) {
 	}
 }
 
-// FuzzFold: any set of events folds without panicking, and the same set
-// in reverse order, rotated or with duplicates folds identically.
+// FuzzFold: any set of events (four bytes each, see eventFrom) folds
+// without panicking into a consistent projection, and the same set folds
+// identically in reverse, rotated, with every event twice, shuffled with
+// duplicates (the shuffle seeded by the fuzzer), or with its last event
+// applied on top of the fold of the others when that event sorts last.
+// Seeds: testdata/fuzz/FuzzFold.
 func FuzzFold(f *testing.F) {
-	f.Add([]byte{0, 0, 0, 0, 1, 1, 1, 1, 6, 6, 3, 0})
-	f.Add([]byte{10, 7, 2, 3, 2, 8, 5, 1, 13, 12, 4, 255, 9, 1, 1, 6})
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Add([]byte{0, 0, 0, 0, 1, 1, 1, 1, 6, 6, 3, 0}, uint64(1))
+	f.Add([]byte{10, 7, 2, 3, 2, 8, 5, 1, 13, 12, 4, 255, 9, 1, 1, 6}, uint64(2))
+	f.Fuzz(func(t *testing.T, data []byte, shuffle uint64) {
 		var events []*engine.Event
 		for i := 0; i+4 <= len(data) && i < 4*40; i += 4 {
 			events = append(events, eventFrom(i/4, data[i], data[i+1], data[i+2], data[i+3]))
@@ -176,28 +180,64 @@ func FuzzFold(f *testing.F) {
 		if len(events) == 0 {
 			return
 		}
+		p := engine.Policy{AutoDecide: true}
+		inq, steps := engine.Fold("inq_f", events, p)
+		checkFold(t, inq, steps, len(events))
+
 		want := foldJSON(t, events)
 		rev := slices.Clone(events)
 		slices.Reverse(rev)
 		rot := append(slices.Clone(events[len(events)/2:]), events[:len(events)/2]...)
-		dup := append(slices.Clone(events), events...)
-		for _, order := range [][]*engine.Event{rev, rot, dup} {
+		twice := append(slices.Clone(events), events...)
+		shuffled := withDuplicates(rand.New(rand.NewPCG(shuffle, 0)), events)
+		for _, order := range [][]*engine.Event{rev, rot, twice, shuffled} {
 			if got := foldJSON(t, order); got != want {
 				t.Fatalf("order changes the fold\n got  %s\n want %s", got, want)
 			}
 		}
-		inq, steps := engine.Fold("inq_f", events, engine.Policy{})
-		if inq.EventCount != len(steps) || len(steps) > len(events) {
-			t.Fatalf("event_count %d, steps %d, events %d", inq.EventCount, len(steps), len(events))
-		}
-		for _, s := range steps {
-			if s.Outcome == engine.OutcomeApplied && s.From != "" && s.From != s.To {
-				if _, ok := engine.Transition(s.From, s.To); !ok {
-					t.Fatalf("applied a transition the lifecycle forbids: %+v", s)
-				}
+
+		last := events[len(events)-1]
+		incr, _ := engine.Fold("inq_f", events[:len(events)-1], p)
+		if incr.After(last) {
+			incr.Apply(last, p)
+			if !reflect.DeepEqual(incr, inq) {
+				t.Fatalf("Apply on top differs from the fold\n got  %+v\n want %+v", incr, inq)
 			}
 		}
 	})
+}
+
+// checkFold fails unless a fold of n distinct events is consistent: one
+// step per event, each starting where the previous ended, only transitions
+// the lifecycle permits applied, and the projection agreeing with its steps.
+func checkFold(t *testing.T, inq *engine.Inquiry, steps []engine.Step, n int) {
+	t.Helper()
+	if inq.EventCount != n || len(steps) != n {
+		t.Fatalf("event_count %d, steps %d, want %d", inq.EventCount, len(steps), n)
+	}
+	from := engine.Status("")
+	for _, s := range steps {
+		if s.From != from {
+			t.Fatalf("step %+v starts from %q, the previous step ended at %q", s, s.From, from)
+		}
+		from = s.To
+		if s.Outcome == engine.OutcomeApplied && s.From != "" && s.From != s.To {
+			if _, ok := engine.Transition(s.From, s.To); !ok {
+				t.Fatalf("applied a transition the lifecycle forbids: %+v", s)
+			}
+		}
+	}
+	last := steps[len(steps)-1]
+	switch {
+	case inq.Status != last.To || inq.LastEventID != last.EventID:
+		t.Fatalf("projection status %q, last event %q; last step %+v", inq.Status, inq.LastEventID, last)
+	case inq.Status != "" && !inq.Status.Known():
+		t.Fatalf("projection has unknown status %q", inq.Status)
+	case inq.Redacted == inq.RedactedAt.IsZero():
+		t.Fatalf("redacted %v with redacted-at %v", inq.Redacted, inq.RedactedAt)
+	case inq.Redacted && len(inq.Tags) > 0:
+		t.Fatalf("redacted inquiry keeps tags %q", inq.Tags)
+	}
 }
 
 func TestCloneIsDeep(t *testing.T) {
