@@ -47,7 +47,8 @@ type SignatureSet struct {
 const maxSets = 8
 
 // ParseSignature reads a Persona-Signature header. Sets without a usable t
-// or v1 are skipped; a header with no usable set is malformed.
+// or v1 are skipped; a header with no usable set is malformed. At most
+// eight sets are read, and at most eight v1 values in each.
 func ParseSignature(header string) ([]SignatureSet, error) {
 	if strings.TrimSpace(header) == "" {
 		return nil, &SignatureError{ReasonMissing}
