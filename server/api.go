@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"time"
 
@@ -22,6 +23,9 @@ type APIConfig struct {
 	Token   string
 	Logger  *slog.Logger
 	Metrics *Metrics
+	// Profiling serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/, behind the token like every other route.
+	Profiling bool
 }
 
 // Long-poll limits.
@@ -59,6 +63,9 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 	r.GET("/metrics", a.auth(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 		cfg.Metrics.Handler().ServeHTTP(w, r)
 	}))
+	if cfg.Profiling {
+		r.GET("/debug/pprof/*name", a.auth(profile))
+	}
 	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such route")
 	})
@@ -70,6 +77,23 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
 	}
 	return r
+}
+
+// profile serves net/http/pprof's pages; Index serves the named
+// profiles (heap, goroutine, ...) and the index itself.
+func profile(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	switch p.ByName("name") {
+	case "/cmdline":
+		pprof.Cmdline(w, r)
+	case "/profile":
+		pprof.Profile(w, r)
+	case "/symbol":
+		pprof.Symbol(w, r)
+	case "/trace":
+		pprof.Trace(w, r)
+	default:
+		pprof.Index(w, r)
+	}
 }
 
 func (a *api) auth(h httprouter.Handle) httprouter.Handle {

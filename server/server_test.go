@@ -347,3 +347,42 @@ func TestAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestProfiling: /debug/pprof/ exists only when asked for, and sits behind
+// the token like the rest of the API.
+func TestProfiling(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		profiling bool
+		auth      string
+		want      int
+	}{
+		{"off", false, "Bearer tok", http.StatusNotFound},
+		{"on, no token", true, "", http.StatusUnauthorized},
+		{"on, token", true, "Bearer tok", http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			api := httptest.NewServer(server.NewAPIHandler(server.APIConfig{
+				Engine: engine.New(engine.NewMemoryStore(), engine.Policy{}), Token: "tok", Profiling: tc.profiling}))
+			defer api.Close()
+			for _, path := range []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/goroutine?debug=1"} {
+				req, _ := http.NewRequest(http.MethodGet, api.URL+path, nil)
+				if tc.auth != "" {
+					req.Header.Set("Authorization", tc.auth)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != tc.want {
+					t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, tc.want)
+				}
+				if tc.want == http.StatusOK && path == "/debug/pprof/goroutine?debug=1" && !bytes.Contains(body, []byte("goroutine profile")) {
+					t.Errorf("GET %s: not a goroutine profile: %.100s", path, body)
+				}
+			}
+		})
+	}
+}
