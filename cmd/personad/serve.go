@@ -37,6 +37,7 @@ type Serve struct {
 	AllowIPs       []netip.Prefix
 	TrustedProxies []netip.Prefix
 	LogFormat      string
+	Pprof          bool
 	secrets        [][]byte
 	apiToken       string
 
@@ -77,6 +78,7 @@ func (s *Serve) ParseFlags(args []string) error {
 	tokenFile := fs.String("api-token-file", "", "file holding the query API bearer token (else $"+envAPIToken+")")
 	allow := fs.String("allow-ips", "", "comma-separated CIDRs allowed to post webhooks (default: any)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
+	fs.BoolVar(&s.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the API listener (behind the API token)")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -100,10 +102,10 @@ func (s *Serve) ParseFlags(args []string) error {
 	if s.TrustedProxies, err = server.ParsePrefixes(*proxies); err != nil {
 		return withHint(fmt.Errorf("-trusted-proxies: %w", err), "-trusted-proxies 127.0.0.1/32")
 	}
-	if s.secrets, err = s.readSecrets(*secretsFile); err != nil {
+	if s.secrets, err = readSecrets(s.Getenv, *secretsFile); err != nil {
 		return err
 	}
-	if s.apiToken, err = s.readToken(*tokenFile); err != nil {
+	if s.apiToken, err = readToken(s.Getenv, *tokenFile); err != nil {
 		return err
 	}
 	if s.apiToken == "" && !isLoopback(s.APIListen) {
@@ -113,8 +115,10 @@ func (s *Serve) ParseFlags(args []string) error {
 	return nil
 }
 
-func (s *Serve) readSecrets(file string) ([][]byte, error) {
-	raw := s.Getenv(envSecrets)
+// readSecrets reads webhook secrets from file, else from the environment;
+// it is an error to have none.
+func readSecrets(getenv func(string) string, file string) ([][]byte, error) {
+	raw := getenv(envSecrets)
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -135,9 +139,11 @@ func (s *Serve) readSecrets(file string) ([][]byte, error) {
 	return secrets, nil
 }
 
-func (s *Serve) readToken(file string) (string, error) {
+// readToken reads the API token from file, else from the environment
+// ("" when there is none).
+func readToken(getenv func(string) string, file string) (string, error) {
 	if file == "" {
-		return strings.TrimSpace(s.Getenv(envAPIToken)), nil
+		return strings.TrimSpace(getenv(envAPIToken)), nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -215,7 +221,7 @@ func (s *Serve) Start() error {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"error":{"code":"not_found","message":"webhooks are posted to `+server.WebhookPath+`"}}`+"\n")
 	})
-	api := server.NewAPIHandler(server.APIConfig{Engine: eng, Token: s.apiToken, Logger: s.logger, Metrics: metrics})
+	api := server.NewAPIHandler(server.APIConfig{Engine: eng, Token: s.apiToken, Logger: s.logger, Metrics: metrics, Profiling: s.Pprof})
 
 	if s.webLn, err = net.Listen("tcp", s.Listen); err != nil {
 		db.Close()

@@ -1,0 +1,488 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/personad/personad/cmd/personad/internal/loadgen"
+	"github.com/personad/personad/engine"
+	"github.com/personad/personad/server"
+)
+
+// TestBenchServe runs the whole command: an in-process daemon, the load
+// with out-of-order and duplicate deliveries during a rotation, the
+// verification, the query phase and the ceiling.
+func TestBenchServe(t *testing.T) {
+	code, out, errOut := runCLI(t, "bench", "-serve", "-n", "2000", "-c", "16", "-open", "40", "-window", "50",
+		"-duplicates", "0.05", "-concurrent-duplicates", "0.02", "-rotation", "-interval", "250ms", "-get-duration", "200ms")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"\n0 mismatches\n", "acknowledged  2,000 of 2,000 events", "rss at start:",
+		"query API:", "ceiling (a bare net/http server", "personad/ceiling: throughput"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(out, "duplicates sent") || strings.Contains(out, "duplicates sent 0\n") {
+		t.Errorf("no duplicates were sent:\n%s", out)
+	}
+}
+
+// TestBenchJSON: -json prints one summary document with the counts.
+func TestBenchJSON(t *testing.T) {
+	code, out, errOut := runCLI(t, "bench", "-serve", "-n", "300", "-c", "8", "-open", "20", "-json", "-ceiling=false")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	var rep benchReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
+	}
+	p := rep.Personad
+	if p.Events != 300 || p.AckedEvents != 300 || rep.Verify == nil || rep.Verify.Mismatches != 0 || rep.Ceiling != nil ||
+		p.StatusCodes["200"] != p.Requests || p.AvgBodyBytes < loadgen.MinBodySize || rep.Seed == 0 {
+		t.Errorf("summary: %s", out)
+	}
+}
+
+// TestBenchRunningDaemon loads a daemon started apart, twice (the second
+// run verifies from the feed's head onwards), and checks what the bench
+// says when the secret or the decision policy does not match.
+func TestBenchRunningDaemon(t *testing.T) {
+	d := startDaemon(t, defaultEnv(), "-auto-decide")
+	t.Setenv(envSecrets, testSecret)
+	t.Setenv(envAPIToken, testToken)
+	args := []string{"bench", "-url", "http://" + d.WebhookAddr() + server.WebhookPath, "-api", "http://" + d.APIAddr(),
+		"-n", "300", "-c", "8", "-open", "20", "-auto-decide"}
+	for _, seed := range []string{"1", "2"} {
+		code, out, errOut := runCLI(t, append(args, "-seed", seed)...)
+		if code != 0 || !strings.Contains(out, "\n0 mismatches\n") || strings.Contains(out, "ceiling") {
+			t.Fatalf("seed %s: exit %d\n%s%s", seed, code, out, errOut)
+		}
+	}
+	// Ground truth without -auto-decide: completed and failed inquiries
+	// have no decision, the daemon gave them one.
+	code, out, errOut := runCLI(t, slices.Delete(append(args, "-seed", "3"), len(args)-1, len(args))...)
+	if code != 1 || strings.Contains(out, "\n0 mismatches\n") || !strings.Contains(errOut, "mismatches between ground truth") ||
+		!strings.Contains(out, "ground truth completed/null") {
+		t.Errorf("policy mismatch: exit %d\n%s%s", code, out, errOut)
+	}
+	t.Setenv(envSecrets, "wbhsec_wrong")
+	code, _, errOut = runCLI(t, append(args, "-seed", "4", "-retries", "0")...)
+	if code != 1 || !strings.Contains(errOut, "no event was acknowledged") || !strings.Contains(errOut, "Try: the signing secret") {
+		t.Errorf("wrong secret: exit %d\n%s", code, errOut)
+	}
+}
+
+func TestBenchFlags(t *testing.T) {
+	code, out, errOut := runCLI(t, "bench", "-h")
+	if code != 0 {
+		t.Fatalf("bench -h: exit %d", code)
+	}
+	for _, flag := range []string{"serve", "keep", "synchronous", "auto-decide", "url", "api", "webhook-secrets-file",
+		"api-token-file", "c", "rate", "n", "duration", "window", "duplicates", "concurrent-duplicates", "rotation",
+		"retries", "retry-backoff", "timeout", "seed", "open", "interval", "json", "verify", "ceiling", "get-duration"} {
+		if !strings.Contains(out+errOut, "\n  -"+flag+" ") && !strings.Contains(out+errOut, "\n  -"+flag+"\n") {
+			t.Errorf("bench -h does not document -%s", flag)
+		}
+	}
+	tests := []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-serve", "-url", "http://x/"}, nil, "-serve starts its own daemon"},
+		{[]string{"-serve", "-n", "10", "-duration", "1s"}, nil, "-n and -duration"},
+		{[]string{"-serve", "-synchronous", "off"}, nil, "synchronous"},
+		{[]string{"-serve", "-c", "0"}, nil, "-c must be"},
+		{[]string{"-serve", "-duplicates", "2"}, nil, "shares between 0 and 1"},
+		{[]string{"-keep"}, nil, "apply to the daemon -serve starts"},
+		{[]string{"-url", "localhost:8080"}, map[string]string{envSecrets: "x"}, "not an http(s) URL"},
+		{nil, map[string]string{}, envSecrets},
+	}
+	for _, tt := range tests {
+		b := newBench(io.Discard, io.Discard)
+		b.getenv = func(k string) string { return tt.env[k] }
+		err := b.ParseFlags(tt.args)
+		if err == nil || !strings.Contains(formatError(err), tt.want) || !strings.Contains(formatError(err), "Try:") {
+			t.Errorf("bench %q: %v, want an error with a hint mentioning %q", tt.args, err, tt.want)
+		}
+	}
+}
+
+// fakeTarget is personad's engine and query API on a memory store, fed
+// directly: the verifier's counterpart in unit tests.
+type fakeTarget struct {
+	eng  *engine.Engine
+	api  *apiClient
+	srv  *httptest.Server
+	exps []expectation
+	// byInquiry holds each inquiry's generated events in created-at order.
+	byInquiry map[string][]*loadgen.Event
+}
+
+// newFakeTarget generates n events and an API server whose handler is
+// wrapped by wrap (nil: none). Nothing is ingested yet.
+func newFakeTarget(t *testing.T, n int, wrap func(http.Handler) http.Handler) *fakeTarget {
+	t.Helper()
+	f := &fakeTarget{eng: engine.New(engine.NewMemoryStore(), engine.Policy{}), byInquiry: map[string][]*loadgen.Event{}}
+	var h http.Handler = server.NewAPIHandler(server.APIConfig{Engine: f.eng})
+	if wrap != nil {
+		h = wrap(h)
+	}
+	f.srv = httptest.NewServer(h)
+	t.Cleanup(f.srv.Close)
+	f.api = &apiClient{client: f.srv.Client(), base: f.srv.URL}
+	gen := loadgen.New(loadgen.Config{Seed: 9, Events: n, Open: 10})
+	var inqs []*loadgen.Inquiry
+	for ev := gen.Next(); ev != nil; ev = gen.Next() {
+		if _, ok := f.byInquiry[ev.Inquiry.ID]; !ok {
+			inqs = append(inqs, ev.Inquiry)
+		}
+		f.byInquiry[ev.Inquiry.ID] = append(f.byInquiry[ev.Inquiry.ID], ev)
+	}
+	for _, inq := range inqs {
+		f.exps = append(f.exps, expectation{id: inq.ID, final: inq.Final, tags: inq.Tags, changes: len(inq.Changes), events: inq.Events, inOrder: true})
+	}
+	return f
+}
+
+func (f *fakeTarget) ingest(t *testing.T, evs ...*loadgen.Event) {
+	t.Helper()
+	for _, ev := range evs {
+		if _, err := f.eng.Ingest(context.Background(), engine.Delivery{Body: ev.Body, ReceivedAt: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (f *fakeTarget) ingestAll(t *testing.T) {
+	t.Helper()
+	for _, e := range f.exps {
+		f.ingest(t, f.byInquiry[e.id]...)
+	}
+}
+
+func (f *fakeTarget) verify(t *testing.T) *verification {
+	t.Helper()
+	v, err := verify(context.Background(), f.api, f.exps, 0, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func wantMismatch(t *testing.T, v *verification, substr string) {
+	t.Helper()
+	for _, d := range v.details {
+		if strings.Contains(d, substr) {
+			return
+		}
+	}
+	t.Errorf("%d mismatches, none mentions %q: %q", v.n, substr, v.details)
+}
+
+func TestVerifyClean(t *testing.T) {
+	f := newFakeTarget(t, 600, nil)
+	f.ingestAll(t)
+	if v := f.verify(t); v.n != 0 || v.inquiries != len(f.exps) || v.changes == 0 {
+		t.Errorf("in-order delivery: %d mismatches %q, %d inquiries, %d changes", v.n, v.details, v.inquiries, v.changes)
+	}
+}
+
+// TestVerifyOutOfOrder: reversed delivery skips changes; that is fine for
+// an inquiry known to be out of order, a mismatch for one claimed in order.
+func TestVerifyOutOfOrder(t *testing.T) {
+	f := newFakeTarget(t, 600, nil)
+	for i, e := range f.exps {
+		evs := slices.Clone(f.byInquiry[e.id])
+		slices.Reverse(evs)
+		f.ingest(t, evs...)
+		f.exps[i].inOrder = false
+	}
+	if v := f.verify(t); v.n != 0 {
+		t.Fatalf("out-of-order delivery: %d mismatches %q", v.n, v.details)
+	}
+	for i := range f.exps {
+		f.exps[i].inOrder = true
+	}
+	wantMismatch(t, f.verify(t), "want exactly")
+}
+
+// TestVerifySubset: a daemon that missed events is caught.
+func TestVerifySubset(t *testing.T) {
+	f := newFakeTarget(t, 600, nil)
+	missing := ""
+	for _, e := range f.exps {
+		evs := f.byInquiry[e.id]
+		if missing == "" && e.events > 3 {
+			missing = e.id
+			for _, ev := range evs {
+				if ev.Step != e.events-1 { // drop the last inquiry event
+					f.ingest(t, ev)
+				}
+			}
+			continue
+		}
+		if e.id == f.exps[len(f.exps)-1].id {
+			continue // never delivered at all
+		}
+		f.ingest(t, evs...)
+	}
+	v := f.verify(t)
+	wantMismatch(t, v, "inquiry "+missing+": event_count")
+	wantMismatch(t, v, "inquiry "+f.exps[len(f.exps)-1].id+": not found")
+}
+
+// TestVerifyWrongTruth: a target that disagrees with ground truth is caught.
+func TestVerifyWrongTruth(t *testing.T) {
+	f := newFakeTarget(t, 300, nil)
+	f.ingestAll(t)
+	f.exps[0].final.Redacted = !f.exps[0].final.Redacted
+	f.exps[1].tags = append(slices.Clone(f.exps[1].tags), "not-there")
+	v := f.verify(t)
+	wantMismatch(t, v, "inquiry "+f.exps[0].id+": projection")
+	wantMismatch(t, v, "inquiry "+f.exps[1].id+": tags")
+	if v.n != 2 {
+		t.Errorf("%d mismatches, want 2: %q", v.n, v.details)
+	}
+}
+
+// TestVerifyFeed: a change feed with a gap, a repeat, a broken chain or a
+// row that changes nothing is caught.
+func TestVerifyFeed(t *testing.T) {
+	tamper := func(edit func([]engine.Change) []engine.Change) func(http.Handler) http.Handler {
+		return func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/v1/changes" {
+					h.ServeHTTP(w, r)
+					return
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				var page struct {
+					Changes []engine.Change `json:"changes"`
+					Next    int64           `json:"next"`
+				}
+				json.Unmarshal(rec.Body.Bytes(), &page)
+				if r.URL.Query().Get("after") == "0" {
+					page.Changes = edit(page.Changes)
+				}
+				json.NewEncoder(w).Encode(page)
+			})
+		}
+	}
+	tests := []struct {
+		name string
+		edit func([]engine.Change) []engine.Change
+		want string
+	}{
+		{"gap", func(c []engine.Change) []engine.Change { return slices.Delete(c, 5, 6) }, "a gap of 1"},
+		{"repeat", func(c []engine.Change) []engine.Change { return slices.Insert(c, 6, c[5]) }, "a repeat"},
+		{"broken chain", func(c []engine.Change) []engine.Change {
+			for i := range c {
+				if c[i].FromStatus != "" {
+					c[i].FromStatus = engine.StatusDeclined
+					break
+				}
+			}
+			return c
+		}, "the previous change went to"},
+		{"no change", func(c []engine.Change) []engine.Change {
+			for i := range c {
+				if c[i].FromStatus != "" {
+					c[i].ToStatus, c[i].Decision, c[i].Redacted = c[i].FromStatus, "", false
+					break
+				}
+			}
+			return c
+		}, "repeats the previous state"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFakeTarget(t, 300, tamper(tt.edit))
+			f.ingestAll(t)
+			wantMismatch(t, f.verify(t), tt.want)
+		})
+	}
+}
+
+func TestFeedHead(t *testing.T) {
+	f := newFakeTarget(t, 400, nil)
+	if head, err := f.api.feedHead(context.Background()); err != nil || head != 0 {
+		t.Errorf("empty feed: head %d, %v", head, err)
+	}
+	f.ingestAll(t)
+	changes, err := f.eng.Changes(context.Background(), 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if head, err := f.api.feedHead(context.Background()); err != nil || head != changes[len(changes)-1].Seq {
+		t.Errorf("head %d, %v; want %d", head, err, changes[len(changes)-1].Seq)
+	}
+}
+
+// TestSchedule: every delivery is made once, in order without a window;
+// duplicates come after their original; the same seed gives the same order.
+func TestSchedule(t *testing.T) {
+	run := func(seed uint64, window int) ([]string, int, int) {
+		s := newSchedule(seed, window, 0.1, 0.05)
+		var order []string
+		twins, dups := 0, 0
+		take := func(ds []*delivery) {
+			for _, d := range ds {
+				if d.attempt == 2 {
+					dups++
+					if !slices.Contains(order, d.ev.ev.ID) {
+						t.Fatalf("duplicate of %s before the original", d.ev.ev.ID)
+					}
+					continue
+				}
+				if d.twin {
+					twins++
+				}
+				order = append(order, d.ev.ev.ID)
+			}
+		}
+		for i := range 2000 {
+			take(s.push(&delivery{ev: &eventTrack{ev: &loadgen.Event{ID: string(rune('a'+i%26)) + string(rune(i))}}, attempt: 1}))
+		}
+		take(s.flush())
+		return order, twins, dups
+	}
+	inOrder, twins, dups := run(1, 0)
+	if len(inOrder) != 2000 || !slices.IsSortedFunc(inOrder, func(a, b string) int { return cmpRune(a) - cmpRune(b) }) {
+		t.Errorf("window 0 reordered or lost deliveries")
+	}
+	if twins < 50 || twins > 150 || dups < 130 || dups > 270 {
+		t.Errorf("%d twins and %d duplicates of 2000, want about 100 and 200", twins, dups)
+	}
+	a, _, _ := run(2, 100)
+	b, _, _ := run(2, 100)
+	if !slices.Equal(a, b) || slices.Equal(a, inOrder) || len(a) != 2000 {
+		t.Errorf("window 100: not deterministic, not shuffled, or lost deliveries")
+	}
+	seen := map[string]bool{}
+	for _, id := range a {
+		if seen[id] {
+			t.Fatalf("%q delivered twice as fresh", id)
+		}
+		seen[id] = true
+	}
+}
+
+func cmpRune(s string) int { return int([]rune(s)[1]) }
+
+func TestQuantile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i))
+	}
+	rand.Shuffle(len(d), func(i, j int) { d[i], d[j] = d[j], d[i] })
+	slices.Sort(d)
+	for _, tt := range []struct {
+		q    float64
+		want time.Duration
+	}{{0.5, 50}, {0.9, 90}, {0.99, 99}, {1, 100}, {0, 1}} {
+		if got := quantile(d, tt.q); got != tt.want {
+			t.Errorf("quantile(%v) = %v, want %v", tt.q, got, tt.want)
+		}
+	}
+	if quantile(nil, 0.5) != 0 {
+		t.Error("quantile of nothing")
+	}
+}
+
+func TestMetricValue(t *testing.T) {
+	exp := []byte("# HELP process_resident_memory_bytes Resident memory size in bytes.\n" +
+		"# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 4.2901504e+07\n")
+	if v, err := metricValue(exp, "process_resident_memory_bytes"); err != nil || v != 42901504 {
+		t.Errorf("got %d, %v", v, err)
+	}
+	if _, err := metricValue(bytes.TrimSpace(exp[:40]), "process_resident_memory_bytes"); err == nil {
+		t.Error("no sample, no error")
+	}
+}
+
+// TestLoadRetriesAndHeaders: every request is signed as Persona signs
+// (both sets of a rotation), carries the attempt headers, and a delivery
+// answered 503 is retried with the next attempt number.
+func TestLoadRetriesAndHeaders(t *testing.T) {
+	secret, old := []byte("wbhsec_current"), []byte("wbhsec_old")
+	verifier := server.Verifier{Secrets: [][]byte{secret}, Tolerance: time.Minute}
+	var mu sync.Mutex
+	attempts := map[string][]string{} // event id → Attempts-Made of each request
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ev, err := engine.Parse(body)
+		sig := r.Header.Get(server.SignatureHeader)
+		if err != nil || verifier.Verify(sig, body, time.Now()) != nil || strings.Count(sig, "t=") != 2 ||
+			r.Header.Get("Persona-Webhook-First-Attempted-At") == "" || r.Header.Get("Content-Type") != "application/json; charset=utf-8" {
+			t.Errorf("request: parse %v, signature %q, headers %v", err, sig, r.Header)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		made := r.Header.Get("Persona-Webhook-Attempts-Made")
+		left, _ := strconv.Atoi(r.Header.Get("Persona-Webhook-Attempts-Left"))
+		if n, _ := strconv.Atoi(made); n+left != personaAttempts {
+			t.Errorf("Attempts-Made %s, Attempts-Left %d", made, left)
+		}
+		mu.Lock()
+		attempts[ev.ID] = append(attempts[ev.ID], made)
+		first := len(attempts[ev.ID]) == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	res := runLoad(context.Background(), srv.Client(), loadConfig{
+		gen: loadgen.Config{Seed: 4, Events: 200, Open: 10}, url: srv.URL, secret: secret, oldSecret: old,
+		concurrency: 8, window: 10, retries: 2, backoff: time.Millisecond,
+	})
+	if res.acked != 200 || res.retries != 200 || res.codes["503"] != 200 || res.codes["200"] != 200 || len(res.notAcked) != 0 {
+		t.Errorf("acked %d, retries %d, answers %v, not acknowledged %d", res.acked, res.retries, res.codes, len(res.notAcked))
+	}
+	for id, made := range attempts {
+		if !slices.Equal(made, []string{"1", "2"}) {
+			t.Errorf("event %s: Attempts-Made %q, want 1 then 2", id, made)
+		}
+	}
+	if res.interrupted || len(res.latencies) != int(res.requests) {
+		t.Errorf("interrupted %v, %d latencies for %d requests", res.interrupted, len(res.latencies), res.requests)
+	}
+}
+
+// TestLoadGivesUp: a delivery that keeps failing is retried -retries
+// times, then counted as not acknowledged.
+func TestLoadGivesUp(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusInternalServerError)
+	}))
+	defer srv.Close()
+	res := runLoad(context.Background(), srv.Client(), loadConfig{
+		gen: loadgen.Config{Seed: 5, Events: 50, Open: 5}, url: srv.URL, secret: []byte("s"),
+		concurrency: 4, retries: 2, backoff: time.Millisecond,
+	})
+	if res.acked != 0 || res.retries != 100 || res.codes["500"] != 150 || len(res.notAcked) != 50 {
+		t.Errorf("acked %d, retries %d, answers %v, not acknowledged %d", res.acked, res.retries, res.codes, len(res.notAcked))
+	}
+	if err := noAcknowledgement(res); !strings.Contains(formatError(err), "500: 150") {
+		t.Errorf("error %q", formatError(err))
+	}
+}
