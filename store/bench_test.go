@@ -109,3 +109,23 @@ func BenchmarkRebuild(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*len(bodies))/time.Since(start).Seconds(), "events/s")
 }
+
+// BenchmarkGetInquiry measures reading one projection from the read pool,
+// what GET /v1/inquiries/:id costs below HTTP.
+func BenchmarkGetInquiry(b *testing.B) {
+	const inquiries = 1000
+	g := newGenerator(b)
+	db := openPath(b, filepath.Join(b.TempDir(), "personad.db"), store.Options{})
+	ingestAll(b, engine.New(db, engine.Policy{}), g.bodies(inquiries), 64)
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := g.inquiryID(int(n.Add(1) % inquiries))
+			if _, err := db.GetInquiry(ctx, id); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

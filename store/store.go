@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/personad/personad/engine"
@@ -53,8 +54,9 @@ const (
 type DB struct {
 	path   string
 	opts   Options
-	read   *sql.DB // read-only pool
-	writer *writer // nil when opened read-only
+	read   *sql.DB  // read-only pool
+	stmts  sync.Map // query text → *sql.Stmt prepared on read
+	writer *writer  // nil when opened read-only
 }
 
 var _ engine.Store = (*DB)(nil)
@@ -127,6 +129,10 @@ func (db *DB) Close() error {
 	if db.writer != nil {
 		errs = append(errs, db.writer.close())
 	}
+	db.stmts.Range(func(_, s any) bool {
+		errs = append(errs, s.(*sql.Stmt).Close())
+		return true
+	})
 	errs = append(errs, db.read.Close())
 	return errors.Join(errs...)
 }
