@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/personad/personad/engine"
 	"github.com/personad/personad/store"
@@ -52,40 +54,60 @@ func TestRedactionForgets(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "personad.db")
-			db := openPath(t, path, store.Options{})
-			eng := engine.New(db, engine.Policy{})
-			// Unrelated traffic first, so the inquiry's pages are not the
-			// only ones. The generated events share the fixture's person:
-			// scrub them so that only the inquiry under test holds PII.
-			g := newGenerator(t)
-			for _, b := range g.bodies(30) {
-				clean, err := engine.Scrub(b)
-				if err != nil {
+		for _, forget := range []time.Duration{0, 200 * time.Millisecond} {
+			t.Run(fmt.Sprintf("%s/forget within %v", tt.name, forget), func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "personad.db")
+				db := openPath(t, path, store.Options{ForgetWithin: forget})
+				eng := engine.New(db, engine.Policy{})
+				// Unrelated traffic first, so the inquiry's pages are not the
+				// only ones. The generated events share the fixture's person:
+				// scrub them so that only the inquiry under test holds PII.
+				g := newGenerator(t)
+				for _, b := range g.bodies(30) {
+					clean, err := engine.Scrub(b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ingest(t, eng, clean)
+				}
+				tt.ingest(t, eng)
+
+				inq := mustInquiry(t, db, fixtureInquiry)
+				if !inq.Redacted {
+					t.Fatalf("inquiry not redacted: %+v", inq)
+				}
+				if forget > 0 {
+					// The WAL may hold the old bodies for up to forget:
+					// wait well past it before looking.
+					deadline := time.Now().Add(forget + 5*time.Second)
+					for len(findPII(t, path)) > 0 && time.Now().Before(deadline) {
+						time.Sleep(forget / 4)
+					}
+				}
+				scanForPII(t, path, "while open")
+				checkSHA256Kept(t, db, bodies)
+				if err := db.Close(); err != nil {
 					t.Fatal(err)
 				}
-				ingest(t, eng, clean)
-			}
-			tt.ingest(t, eng)
-
-			inq := mustInquiry(t, db, fixtureInquiry)
-			if !inq.Redacted {
-				t.Fatalf("inquiry not redacted: %+v", inq)
-			}
-			scanForPII(t, path, "while open")
-			checkSHA256Kept(t, db, bodies)
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
-			}
-			scanForPII(t, path, "after close")
-		})
+				scanForPII(t, path, "after close")
+			})
+		}
 	}
 }
 
 // scanForPII reads the database file and its WAL byte by byte.
 func scanForPII(t *testing.T, path, when string) {
 	t.Helper()
+	for _, found := range findPII(t, path) {
+		t.Errorf("%s: %s", when, found)
+	}
+}
+
+// findPII lists where the fixture's PII strings occur in the database file
+// and its WAL.
+func findPII(t *testing.T, path string) []string {
+	t.Helper()
+	var found []string
 	for _, file := range []string{path, path + "-wal"} {
 		raw, err := os.ReadFile(file)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -96,10 +118,11 @@ func scanForPII(t *testing.T, path, when string) {
 		}
 		for _, pii := range fixturePII {
 			if i := bytes.Index(raw, []byte(pii)); i >= 0 {
-				t.Errorf("%s: %s holds %q at offset %d", when, filepath.Base(file), pii, i)
+				found = append(found, fmt.Sprintf("%s holds %q at offset %d", filepath.Base(file), pii, i))
 			}
 		}
 	}
+	return found
 }
 
 func checkSHA256Kept(t *testing.T, db engine.Reader, bodies [][]byte) {

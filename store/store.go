@@ -42,6 +42,16 @@ type Options struct {
 	OnBatch func(size int)
 	// Policy is the decision policy Rebuild folds with; use the engine's.
 	Policy engine.Policy
+	// ForgetWithin bounds how long the WAL may still hold the old bodies
+	// of a redacted inquiry after the redaction was acknowledged. Zero,
+	// the strictest, checkpoints the WAL before acknowledging the batch
+	// that redacted: a checkpoint per such batch, which stalls every
+	// caller in it and behind it. A positive bound acknowledges at commit
+	// (the database pages are already scrubbed then) and checkpoints when
+	// the bound is reached, so one checkpoint serves every redaction in
+	// that time. Readers that hold an old snapshot delay a checkpoint; it
+	// is retried every 100 ms.
+	ForgetWithin time.Duration
 }
 
 // Defaults for Options.
@@ -92,7 +102,7 @@ func Open(path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	wr, err := newWriter(w, opts.MaxBatch, opts.OnBatch)
+	wr, err := newWriter(w, opts)
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -148,6 +158,9 @@ func (o Options) normalize() (Options, error) {
 		o.Synchronous = "NORMAL"
 	default:
 		return o, fmt.Errorf("store: synchronous must be \"full\" or \"normal\", not %q", o.Synchronous)
+	}
+	if o.ForgetWithin < 0 {
+		return o, fmt.Errorf("store: ForgetWithin %v is negative", o.ForgetWithin)
 	}
 	if o.MaxBatch < 0 {
 		return o, fmt.Errorf("store: MaxBatch %d is negative", o.MaxBatch)

@@ -53,6 +53,7 @@ type writer struct {
 	cache    *projections
 	maxBatch int
 	onBatch  func(int)
+	forget   time.Duration // Options.ForgetWithin
 	queue    chan *request
 
 	mu     sync.RWMutex // held for reading while enqueueing, so Close can close queue
@@ -62,16 +63,17 @@ type writer struct {
 	batches, updates atomic.Int64 // committed or not, for tests and metrics
 
 	// Owned by the loop goroutine.
-	mustCheckpoint bool // a committed batch rewrote bodies; the WAL still has the old ones
-	scrubbed       bool // the last committed batch rewrote bodies
+	forgetBy time.Time // zero, or when the WAL must have lost the old bodies a committed batch rewrote
+	scrubbed bool      // the last committed batch rewrote bodies
 }
 
-func newWriter(db *sql.DB, maxBatch int, onBatch func(int)) (*writer, error) {
+func newWriter(db *sql.DB, o Options) (*writer, error) {
 	stmts, err := prepare(db)
 	if err != nil {
 		return nil, err
 	}
-	w := &writer{db: db, stmts: stmts, cache: newProjections(), maxBatch: maxBatch, onBatch: onBatch, queue: make(chan *request, 4*maxBatch), exited: make(chan struct{})}
+	w := &writer{db: db, stmts: stmts, cache: newProjections(), maxBatch: o.MaxBatch, onBatch: o.OnBatch,
+		forget: o.ForgetWithin, queue: make(chan *request, 4*o.MaxBatch), exited: make(chan struct{})}
 	go w.loop()
 	return w, nil
 }
@@ -151,14 +153,15 @@ func (w *writer) loop() {
 	}
 }
 
-// next waits for the next request, retrying an unfinished checkpoint while
-// idle. ok is false once the queue is closed and drained.
+// next waits for the next request, checkpointing when a redaction's old
+// bodies must leave the WAL. ok is false once the queue is closed and
+// drained.
 func (w *writer) next() (r *request, ok bool) {
-	for w.mustCheckpoint {
+	for !w.forgetBy.IsZero() {
 		select {
 		case r, ok = <-w.queue:
 			return r, ok
-		case <-time.After(checkpointRetry):
+		case <-time.After(time.Until(w.forgetBy)):
 			w.checkpoint()
 		}
 	}
@@ -183,10 +186,9 @@ func (w *writer) commit(batch []*request) {
 	if w.onBatch != nil {
 		w.onBatch(len(live))
 	}
-	// After a redaction, forget before acknowledging: the callers learn
-	// of the commit once the old bodies are gone from the WAL too.
-	forgetFirst := batchErr == nil && w.mustCheckpoint && w.scrubbed
-	if forgetFirst {
+	if batchErr == nil && w.scrubbed && w.forget == 0 {
+		// Forget before acknowledging: the callers learn of the commit
+		// once the old bodies are gone from the WAL too.
 		w.checkpoint()
 	}
 	for i, r := range live {
@@ -196,7 +198,7 @@ func (w *writer) commit(batch []*request) {
 		}
 		r.done <- err
 	}
-	if !forgetFirst && w.mustCheckpoint {
+	if !w.forgetBy.IsZero() && !time.Now().Before(w.forgetBy) {
 		w.checkpoint()
 	}
 }
@@ -282,7 +284,9 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 		return false, unavailable("commit", err)
 	}
 	w.scrubbed = t.scrubbed
-	w.mustCheckpoint = w.mustCheckpoint || t.scrubbed
+	if t.scrubbed && w.forgetBy.IsZero() {
+		w.forgetBy = time.Now().Add(w.forget)
+	}
 	return false, nil
 }
 
@@ -303,5 +307,9 @@ func call(fn func(*tx) error, t *tx) (err error) {
 func (w *writer) checkpoint() {
 	var busy, walFrames, copied int
 	err := w.db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walFrames, &copied)
-	w.mustCheckpoint = err != nil || busy != 0
+	if err != nil || busy != 0 {
+		w.forgetBy = time.Now().Add(checkpointRetry)
+		return
+	}
+	w.forgetBy = time.Time{}
 }

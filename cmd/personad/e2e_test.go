@@ -172,6 +172,7 @@ func TestServeRefusesUnsafeConfig(t *testing.T) {
 		{"bad synchronous", map[string]string{envSecrets: "x"}, []string{"-synchronous", "off"}, "synchronous"},
 		{"bad max-body", map[string]string{envSecrets: "x"}, []string{"-max-body", "lots"}, "max-body"},
 		{"bad allow-ips", map[string]string{envSecrets: "x"}, []string{"-allow-ips", "10.0.0.0/99"}, "allow-ips"},
+		{"negative forget-within", map[string]string{envSecrets: "x"}, []string{"-forget-within", "-1s"}, "forget-within"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

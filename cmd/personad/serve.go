@@ -34,6 +34,7 @@ type Serve struct {
 	MaxBody        int64
 	AutoDecide     bool
 	Synchronous    string
+	ForgetWithin   time.Duration
 	AllowIPs       []netip.Prefix
 	TrustedProxies []netip.Prefix
 	LogFormat      string
@@ -74,6 +75,7 @@ func (s *Serve) ParseFlags(args []string) error {
 	maxBody := fs.String("max-body", "1MiB", "largest webhook body accepted (B, KiB, MiB)")
 	fs.BoolVar(&s.AutoDecide, "auto-decide", false, "decide locally: completed ⇒ approved, failed ⇒ declined")
 	fs.StringVar(&s.Synchronous, "synchronous", "full", "full: acknowledged events survive power loss; normal: faster, may lose the last acknowledged events on power loss")
+	fs.DurationVar(&s.ForgetWithin, "forget-within", time.Second, "after a redaction, how long the WAL may keep the old bodies (0: checkpoint before acknowledging it)")
 	secretsFile := fs.String("webhook-secrets-file", "", "file with webhook secrets, one per line or comma-separated (else $"+envSecrets+")")
 	tokenFile := fs.String("api-token-file", "", "file holding the query API bearer token (else $"+envAPIToken+")")
 	allow := fs.String("allow-ips", "", "comma-separated CIDRs allowed to post webhooks (default: any)")
@@ -92,6 +94,9 @@ func (s *Serve) ParseFlags(args []string) error {
 	}
 	if s.Synchronous != "full" && s.Synchronous != "normal" {
 		return withHint(fmt.Errorf("unknown -synchronous %q", s.Synchronous), "-synchronous full (or normal)")
+	}
+	if s.ForgetWithin < 0 {
+		return withHint(fmt.Errorf("-forget-within %v is negative", s.ForgetWithin), "-forget-within 1s (or 0)")
 	}
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		return withHint(fmt.Errorf("unknown -log-format %q", s.LogFormat), "-log-format text (or json)")
@@ -199,7 +204,8 @@ func (s *Serve) Start() error {
 	s.logger = slog.New(h)
 	policy := engine.Policy{AutoDecide: s.AutoDecide}
 	metrics := server.NewMetrics()
-	db, err := store.Open(s.DBPath, store.Options{Synchronous: s.Synchronous, Policy: policy, OnBatch: metrics.ObserveBatch})
+	db, err := store.Open(s.DBPath, store.Options{Synchronous: s.Synchronous, Policy: policy,
+		OnBatch: metrics.ObserveBatch, ForgetWithin: s.ForgetWithin})
 	if err != nil {
 		return err
 	}
