@@ -2,8 +2,10 @@ package store
 
 import "github.com/personad/personad/engine"
 
-// maxCachedProjections bounds the writer's projection cache (~0.5 KB each).
-const maxCachedProjections = 50_000
+// maxCachedProjections bounds the writer's projection cache (~0.5 KB each,
+// about twice that in the heap). A miss costs one indexed SELECT and a
+// JSON decode; the bound keeps the daemon's memory flat on a small VM.
+const maxCachedProjections = 20_000
 
 // projections caches the writer's view of inquiry projections, so that an
 // event arriving in order needs neither a SELECT nor JSON decoding. Only
@@ -40,12 +42,25 @@ func (p *projections) stored(id string) (stored, known bool) {
 // loaded caches what the database holds for id (nil: nothing).
 func (p *projections) loaded(id string, inq *engine.Inquiry) {
 	if len(p.m) >= maxCachedProjections {
-		clear(p.m)
+		p.evict()
 	}
 	if inq != nil {
 		inq = inq.Clone()
 	}
 	p.m[id] = inq
+}
+
+// evict forgets a tenth of the cache, picked by map iteration order
+// (random), so that the inquiries in progress mostly stay.
+func (p *projections) evict() {
+	n := len(p.m) / 10
+	for id := range p.m {
+		if n == 0 {
+			return
+		}
+		delete(p.m, id)
+		n--
+	}
 }
 
 // saved caches a projection the running fn wrote.
