@@ -142,23 +142,9 @@ func appendJSON(b []byte, v any) []byte {
 	case string:
 		return appendString(b, v)
 	case []any:
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSON(b, e)
-		}
-		return append(b, ']')
+		return appendArray(b, v)
 	case []object:
-		b = append(b, '[')
-		for i, e := range v {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSON(b, e)
-		}
-		return append(b, ']')
+		return appendArray(b, v)
 	case object:
 		b = append(b, '{')
 		for i, m := range v {
@@ -218,4 +204,15 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+func appendArray[E any](b []byte, v []E) []byte {
+	b = append(b, '[')
+	for i, e := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSON(b, e)
+	}
+	return append(b, ']')
 }
