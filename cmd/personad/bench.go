@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -71,10 +72,10 @@ func (b *benchCommand) ParseFlags(args []string) error {
 	fs.Float64Var(&b.duplicates, "duplicates", 0.02, "share of events delivered again later, as Persona's retries (Attempts-Made 2)")
 	fs.Float64Var(&b.twins, "concurrent-duplicates", 0.005, "share of deliveries made twice at the same time")
 	fs.BoolVar(&b.rotation, "rotation", false, "sign as during a secret rotation: a second signature set made with an old, wrong secret")
-	fs.IntVar(&b.retries, "retries", 3, "retries of a delivery that gets 5xx, 429 or no answer (Persona makes up to 7)")
+	fs.IntVar(&b.retries, "retries", 3, "retries of a delivery that gets 5xx, 429 or no answer (at most 7, as Persona)")
 	fs.DurationVar(&b.backoff, "retry-backoff", 250*time.Millisecond, "wait before the first retry, ×4 for each next one (at most 10s)")
 	fs.DurationVar(&b.timeout, "timeout", 5*time.Second, "per-request timeout (Persona waits 5s)")
-	fs.Uint64Var(&b.seed, "seed", 0, "seed of the generated stream and schedule; 0 picks one (printed, to replay a run)")
+	fs.Uint64Var(&b.seed, "seed", 0, "seed of the generated stream and schedule; 0 picks one (printed, to replay a run against a fresh database)")
 	fs.IntVar(&b.open, "open", 200, "inquiries in progress at once in the stream; their events interleave (those still open when -n is reached are cut short)")
 	fs.DurationVar(&b.interval, "interval", 10*time.Second, "progress line every interval")
 	fs.BoolVar(&b.json, "json", false, "print a JSON summary on stdout (progress goes to stderr)")
@@ -98,6 +99,10 @@ func (b *benchCommand) ParseFlags(args []string) error {
 			"drop -url, -api and the secret files, or drop -serve")
 	case !b.serve && (set["keep"] || set["synchronous"]):
 		return withHint(errors.New("-keep and -synchronous apply to the daemon -serve starts"), "add -serve, or drop them")
+	case set["duration"] && b.duration <= 0:
+		return withHint(errors.New("-duration must be positive"), "-duration 10m")
+	case b.retries > maxRetries:
+		return withHint(fmt.Errorf("-retries %d: Persona retries at most %d times", b.retries, maxRetries), "-retries 3")
 	case set["n"] && set["duration"]:
 		return withHint(errors.New("-n and -duration both set"), "-n 20000 for a count of events, or -duration 10m for a soak")
 	case b.synchronous != "full" && b.synchronous != "normal":
@@ -128,8 +133,22 @@ func (b *benchCommand) ParseFlags(args []string) error {
 		return err
 	}
 	b.secret = secrets[0]
-	b.token, err = readToken(b.getenv, b.tokenFile)
-	return err
+	if b.token, err = readToken(b.getenv, b.tokenFile); err != nil {
+		return err
+	}
+	if p, _ := url.Parse(b.api); b.token != "" && p.Scheme == "http" && !isLoopbackHost(p.Hostname()) {
+		fmt.Fprintf(b.stderr, "warning: -api %s is plain HTTP off loopback: the API token travels unencrypted\n", b.api)
+	}
+	return nil
+}
+
+// maxRetries is the most retries Persona makes of one delivery.
+const maxRetries = 7
+
+// isLoopbackHost reports whether a URL's host name is a loopback one.
+func isLoopbackHost(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "localhost" || (err == nil && ip.IsLoopback())
 }
 
 // Run starts the daemon when asked, delivers the load, verifies, runs the
@@ -201,10 +220,17 @@ func (b *benchCommand) Run(ctx context.Context) error {
 	}
 
 	var failures error
+	if !b.verify && len(res.notAcked) > 0 {
+		failures = fmt.Errorf("%d events were never acknowledged", len(res.notAcked))
+	}
 	if b.verify {
 		v, err := verify(ctx, api, expectations(res.inquiries), after, b.concurrency)
 		if err != nil {
+			b.finish(out)
 			return withHint(fmt.Errorf("verifying: %w", err), "-api URL of the target's query API (and its token), or -verify=false")
+		}
+		if b.serve && v.foreign > 0 { // a fresh database: every change is ours
+			v.addf("change feed: %d changes of inquiries this run did not generate", v.foreign)
 		}
 		for _, e := range res.notAcked {
 			code, _ := e.lastCode.Load().(string)
@@ -213,7 +239,9 @@ func (b *benchCommand) Run(ctx context.Context) error {
 		out.Verify = summarizeVerification(v, res.inquiries)
 		printVerification(report, out.Verify)
 		if v.n > 0 {
-			hint := fmt.Sprintf("replay with -seed %d; inspect an inquiry with GET %s/v1/inquiries/ID/events", b.seed, b.api)
+			// A replay re-sends the same ids: against a database that holds
+			// them already, every delivery is a duplicate.
+			hint := fmt.Sprintf("inspect an inquiry with GET %s/v1/inquiries/ID/events; replay with -seed %d against a fresh database", b.api, b.seed)
 			if b.serve {
 				hint = fmt.Sprintf("replay with -seed %d -keep, then personad events -db DIR/personad.db ID", b.seed)
 			}
@@ -234,10 +262,14 @@ func (b *benchCommand) Run(ctx context.Context) error {
 	}
 	if b.ceiling && ctx.Err() == nil {
 		if err := b.runCeiling(ctx, client, res, progress, report, out); err != nil {
+			b.finish(out)
 			return err
 		}
 	}
 	b.finish(out)
+	if ctx.Err() != nil {
+		return errors.Join(failures, errors.New("interrupted: the figures after the load are partial"))
+	}
 	return failures
 }
 
@@ -261,6 +293,9 @@ func (b *benchCommand) runCeiling(ctx context.Context, client *http.Client, pers
 	cfg := b.loadConfig(target, "ceiling", progress, nil)
 	cfg.gen.Events, cfg.duration = personad.generated, 0
 	res := runLoad(ctx, client, cfg)
+	if res.interrupted {
+		return errors.New("interrupted during the ceiling run")
+	}
 	c := summarizeRun(res)
 	out.Ceiling = &c
 	addr := strings.TrimSuffix(strings.TrimPrefix(target, "http://"), server.WebhookPath)
@@ -268,6 +303,10 @@ func (b *benchCommand) runCeiling(ctx context.Context, client *http.Client, pers
 	p := out.Personad
 	out.Ratio = &ratioReport{Throughput: ratio(p.AckedPerSecond, c.AckedPerSecond),
 		P50: ratio(p.Latency.P50, c.Latency.P50), P99: ratio(p.Latency.P99, c.Latency.P99)}
+	if b.rate > 0 { // both held to the same rate: only latency compares
+		fmt.Fprintf(report, "personad/ceiling at a fixed rate: latency p50 %.1f×, p99 %.1f×\n", out.Ratio.P50, out.Ratio.P99)
+		return nil
+	}
 	fmt.Fprintf(report, "personad/ceiling: throughput %.2f×, latency p50 %.1f×, p99 %.1f×\n", out.Ratio.Throughput, out.Ratio.P50, out.Ratio.P99)
 	return nil
 }

@@ -107,6 +107,8 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"-serve", "-n", "10", "-duration", "1s"}, nil, "-n and -duration"},
 		{[]string{"-serve", "-synchronous", "off"}, nil, "synchronous"},
 		{[]string{"-serve", "-c", "0"}, nil, "-c must be"},
+		{[]string{"-serve", "-duration", "0s"}, nil, "-duration must be positive"},
+		{[]string{"-serve", "-retries", "8"}, nil, "at most 7"},
 		{[]string{"-serve", "-duplicates", "2"}, nil, "shares between 0 and 1"},
 		{[]string{"-keep"}, nil, "apply to the daemon -serve starts"},
 		{[]string{"-url", "localhost:8080"}, map[string]string{envSecrets: "x"}, "not an http(s) URL"},

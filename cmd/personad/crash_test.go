@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -120,7 +121,22 @@ func startCrashChild(t *testing.T, path string) *crashChild {
 	}
 	c := &crashChild{cmd: cmd}
 	t.Cleanup(c.kill)
-	line, err := bufio.NewReader(out).ReadString('\n')
+	type readyLine struct {
+		line string
+		err  error
+	}
+	ready := make(chan readyLine, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		ready <- readyLine{line, err}
+	}()
+	var line string
+	select {
+	case r := <-ready:
+		line, err = r.line, r.err
+	case <-time.After(time.Minute):
+		err = errors.New("no ready line within a minute")
+	}
 	f := strings.Fields(line)
 	if err != nil || len(f) != 3 || f[0] != "ready" {
 		c.kill()
@@ -279,7 +295,7 @@ type storedEvent struct {
 
 // storedEvents reads the event log's ids, names and hashes straight from
 // the file; the UNIQUE constraint on event_id is what "exactly once"
-// rests on, and a second row would show here as a read error.
+// rests on; a second row would show as an event id read twice.
 func storedEvents(t *testing.T, path string) map[string]storedEvent {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")

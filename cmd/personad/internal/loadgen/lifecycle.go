@@ -16,8 +16,10 @@ import (
 // engine:
 //
 //   - every inquiry event carries the inquiry's status in its payload;
-//     transitioned, updated-tags, redacted and reusable-persona events
-//     carry the current one and change nothing;
+//     updated-tags and reusable-persona events carry the current one and
+//     change no status (updated-tags changes the tags), transitioned events
+//     carry the current one except on a resume (below), and
+//     inquiry.redacted carries the current one and sets the redacted flag;
 //   - a resume has no event of its own (engine.TriggerResume): after
 //     inquiry.expired, the next event simply carries "pending";
 //   - the decision is the status when it is approved, declined or

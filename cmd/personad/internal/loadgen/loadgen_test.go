@@ -269,24 +269,26 @@ func TestGroundTruthAgreesWithFold(t *testing.T) {
 // arrival change at most as often as the in-order history does, and end at
 // the ground truth.
 func TestOutOfOrderNeverAddsChanges(t *testing.T) {
-	_, inqs := generate(t, loadgen.Config{Seed: 11, Events: 3000, Open: 20})
-	r := rand.New(rand.NewPCG(1, 2))
-	for _, gi := range inqs {
-		for range 5 {
-			arrival := slices.Clone(gi.events)
-			r.Shuffle(len(arrival), func(i, j int) { arrival[i], arrival[j] = arrival[j], arrival[i] })
-			var prev loadgen.State
-			changes := 0
-			for i := range arrival {
-				inq, _ := engine.Fold(gi.inq.ID, arrival[:i+1], engine.Policy{})
-				if s := state(inq); s != prev {
-					changes++
-					prev = s
+	for _, p := range []engine.Policy{{}, {AutoDecide: true}} {
+		_, inqs := generate(t, loadgen.Config{Seed: 11, Events: 3000, Open: 20, AutoDecide: p.AutoDecide})
+		r := rand.New(rand.NewPCG(1, 2))
+		for _, gi := range inqs {
+			for range 5 {
+				arrival := slices.Clone(gi.events)
+				r.Shuffle(len(arrival), func(i, j int) { arrival[i], arrival[j] = arrival[j], arrival[i] })
+				var prev loadgen.State
+				changes := 0
+				for i := range arrival {
+					inq, _ := engine.Fold(gi.inq.ID, arrival[:i+1], p)
+					if s := state(inq); s != prev {
+						changes++
+						prev = s
+					}
 				}
-			}
-			if changes > len(gi.inq.Changes) || (len(arrival) > 0 && prev != gi.inq.Final) {
-				t.Fatalf("inquiry %s: %d changes out of order (ending %+v), %d in order (ending %+v)",
-					gi.inq.ID, changes, prev, len(gi.inq.Changes), gi.inq.Final)
+				if changes > len(gi.inq.Changes) || (len(arrival) > 0 && prev != gi.inq.Final) {
+					t.Fatalf("%+v: inquiry %s: %d changes out of order (ending %+v), %d in order (ending %+v)",
+						p, gi.inq.ID, changes, prev, len(gi.inq.Changes), gi.inq.Final)
+				}
 			}
 		}
 	}
