@@ -488,3 +488,35 @@ func TestLoadGivesUp(t *testing.T) {
 		t.Errorf("error %q", formatError(err))
 	}
 }
+
+// TestOpenLoopCountsQueueing: at a fixed rate, a delivery that waits
+// behind a stalled one counts its wait as latency, from its scheduled
+// time, rather than hiding it (coordinated omission).
+func TestOpenLoopCountsQueueing(t *testing.T) {
+	const stall = 300 * time.Millisecond
+	var first sync.Once
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		first.Do(func() { time.Sleep(stall) })
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	res := runLoad(context.Background(), srv.Client(), loadConfig{
+		gen: loadgen.Config{Seed: 5, Events: 20, Open: 5}, url: srv.URL, secret: []byte("wbhsec_x"),
+		concurrency: 1, rate: 100, backoff: time.Millisecond,
+	})
+	if res.acked != 20 {
+		t.Fatalf("acked %d of 20", res.acked)
+	}
+	// Deliveries scheduled every 10 ms in the stall's first 200 ms waited
+	// at least 100 ms each behind it.
+	waited := 0
+	for _, l := range res.latencies {
+		if l >= stall/3 {
+			waited++
+		}
+	}
+	if waited < 10 || res.lateness < stall/3 {
+		t.Errorf("%d of %d latencies ≥ %v, lateness %v: queueing behind the stall is not counted", waited, len(res.latencies), stall/3, res.lateness)
+	}
+}
