@@ -17,7 +17,9 @@ type Store interface {
 	// when fn or the commit fails, nothing is. Update returns nil only once
 	// the writes are durable. An implementation may run the fns of several
 	// concurrent callers in one transaction (group commit), as long as each
-	// caller's writes stand or fall on their own when its fn fails.
+	// caller's writes stand or fall on their own when its fn fails. fn may
+	// run more than once (a store may roll a batch back and run it again),
+	// so it must do nothing outside tx that it does not redo from scratch.
 	Update(ctx context.Context, fn func(Tx) error) error
 	Reader
 }

@@ -12,9 +12,11 @@ import (
 )
 
 // Update runs fn in the next group commit: the writer goroutine runs the
-// fns of everything queued, each in its own savepoint, and commits them in
-// one transaction. Update returns after that COMMIT succeeded (and, with
-// synchronous=FULL, reached the disk).
+// fns of everything queued and commits them in one transaction. When one
+// of them fails, the batch is rolled back and run again with each fn in
+// its own savepoint, so fn may run twice (engine.Store says so). Update
+// returns after the COMMIT succeeded (and, with synchronous=FULL, reached
+// the disk).
 //
 // Errors: fn's own error, in which case fn's writes were rolled back and
 // the rest of the batch was unaffected; ctx's error when ctx ended before
