@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -367,8 +368,14 @@ func TestGracefulShutdown(t *testing.T) {
 	var mu sync.Mutex
 	acked := map[string]bool{}
 	poll := make(chan int, 1)
+	pollSent := make(chan struct{})
 	go func() {
-		req, _ := http.NewRequest(http.MethodGet, "http://"+d.APIAddr()+"/v1/changes?after=100000&wait=60s", nil)
+		// The shutdown must find the long poll in flight: signal once its
+		// request is on the wire (a connection that has sent a request is
+		// not idle to Shutdown).
+		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(pollSent) }}
+		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
+			http.MethodGet, "http://"+d.APIAddr()+"/v1/changes?after=100000&wait=60s", nil)
 		req.Header.Set("Authorization", "Bearer "+testToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -397,8 +404,9 @@ func TestGracefulShutdown(t *testing.T) {
 			}
 		})
 	}
-	// Begin the shutdown once the first acknowledgement is in, while the
-	// rest are in flight.
+	// Begin the shutdown once the long poll is sent and the first
+	// acknowledgement is in, while the rest are in flight.
+	<-pollSent
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		mu.Lock()
 		n := len(acked)
