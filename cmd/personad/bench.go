@@ -12,7 +12,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -144,12 +143,6 @@ func (b *benchCommand) ParseFlags(args []string) error {
 
 // maxRetries is the most retries Persona makes of one delivery.
 const maxRetries = 7
-
-// isLoopbackHost reports whether a URL's host name is a loopback one.
-func isLoopbackHost(host string) bool {
-	ip, err := netip.ParseAddr(host)
-	return host == "localhost" || (err == nil && ip.IsLoopback())
-}
 
 // Run starts the daemon when asked, delivers the load, verifies, runs the
 // query phase and the ceiling, and reports. It fails when verification

@@ -520,3 +520,31 @@ func TestOpenLoopCountsQueueing(t *testing.T) {
 		t.Errorf("%d of %d latencies ≥ %v, lateness %v: queueing behind the stall is not counted", waited, len(res.latencies), stall/3, res.lateness)
 	}
 }
+
+// TestBenchWarnsOfPlainHTTPToken: the API token is about to travel
+// unencrypted only when -api is plain HTTP off loopback.
+func TestBenchWarnsOfPlainHTTPToken(t *testing.T) {
+	for _, tt := range []struct {
+		api  string
+		warn bool
+	}{
+		{"http://personad.example.com:8081", true},
+		{"https://personad.example.com", false},
+		{"http://127.0.0.1:8081", false},
+		{"http://localhost:8081", false},
+	} {
+		var stderr bytes.Buffer
+		b := newBench(io.Discard, &stderr)
+		env := map[string]string{envSecrets: "x", envAPIToken: "s3cr3t-api-token-value"}
+		b.getenv = func(k string) string { return env[k] }
+		if err := b.ParseFlags([]string{"-api", tt.api}); err != nil {
+			t.Fatalf("-api %s: %v", tt.api, err)
+		}
+		if got := strings.Contains(stderr.String(), "unencrypted"); got != tt.warn {
+			t.Errorf("-api %s: warned %v, want %v (%q)", tt.api, got, tt.warn, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "s3cr3t") {
+			t.Errorf("-api %s: the warning shows the token: %q", tt.api, stderr.String())
+		}
+	}
+}

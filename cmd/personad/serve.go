@@ -164,14 +164,13 @@ func readToken(getenv func(string) string, file string) (string, error) {
 // isLoopback reports whether a listen address binds only loopback.
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
+	return err == nil && isLoopbackHost(host)
+}
+
+// isLoopbackHost reports whether a host name or address is a loopback one.
+func isLoopbackHost(host string) bool {
 	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
+	return host == "localhost" || (err == nil && ip.IsLoopback())
 }
 
 // parseSize reads "1MiB", "512KiB", "64KB" or a plain byte count.
