@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,8 +11,13 @@ import (
 )
 
 // generator makes distinct, realistic ~4 KB inquiry events from the
-// compact form of the reusable-persona-created fixture.
-type generator struct{ template string }
+// compact form of the reusable-persona-created fixture. Its ids are
+// sequential unless random is set; Persona's are random, which scatters
+// index writes across the B-trees.
+type generator struct {
+	template string
+	random   bool
+}
 
 func newGenerator(tb testing.TB) *generator {
 	tb.Helper()
@@ -44,8 +50,31 @@ func (g *generator) body(n, step int) []byte {
 	).Replace(g.template))
 }
 
-func (g *generator) eventID(n, step int) string { return fmt.Sprintf("evt_gen%09d_%d", n, step) }
-func (g *generator) inquiryID(n int) string     { return fmt.Sprintf("inq_gen%09d", n) }
+func (g *generator) eventID(n, step int) string {
+	if g.random {
+		return "evt_" + scrambled(fmt.Sprint("evt", n, step))
+	}
+	return fmt.Sprintf("evt_gen%09d_%d", n, step)
+}
+
+func (g *generator) inquiryID(n int) string {
+	if g.random {
+		return "inq_" + scrambled(fmt.Sprint("inq", n))
+	}
+	return fmt.Sprintf("inq_gen%09d", n)
+}
+
+// scrambled turns key into 24 base-62 characters that look random, as
+// Persona's ids do, and are the same on every run.
+func scrambled(key string) string {
+	const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	sum := sha256.Sum256([]byte(key))
+	out := make([]byte, 24)
+	for i := range out {
+		out[i] = alphabet[int(sum[i])%len(alphabet)]
+	}
+	return string(out)
+}
 
 // bodies returns every lifecycle event of inquiries 0..inquiries-1,
 // inquiry by inquiry.
