@@ -15,7 +15,9 @@
 //     anything odd is recorded as an Anomaly. The result does not depend on
 //     the order events arrived in.
 //   - Scrub removes personal data from a stored body as Persona's redaction
-//     does.
+//     does. Redacting an inquiry scrubs its events and those of the
+//     objects that belong to it (Event.RelatedInquiryID), as Persona's
+//     redaction covers its verifications, reports and sessions.
 //   - Engine ties them to a Store: Ingest stores each event exactly once,
 //     folds it (one step when it arrives in order, a re-fold when it is
 //     late), and reports a Result; Subscribe and Changed announce committed

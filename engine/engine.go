@@ -115,11 +115,14 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result) 
 	}
 	rec := &Record{
 		EventID: ev.ID, Name: ev.Name, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID,
-		CreatedAt: ev.CreatedAt, ReceivedAt: d.ReceivedAt, AttemptsMade: d.AttemptsMade,
-		Deliveries: 1, Body: d.Body, SHA256: sum, Outcome: OutcomeUnknown,
+		RelatedInquiryID: ev.RelatedInquiryID, CreatedAt: ev.CreatedAt, ReceivedAt: d.ReceivedAt,
+		AttemptsMade: d.AttemptsMade, Deliveries: 1, Body: d.Body, SHA256: sum, Outcome: OutcomeUnknown,
 	}
 	if !ev.IsInquiry() {
 		res.Outcome = OutcomeUnknown
+		if err := scrubIfRedacted(tx, rec); err != nil {
+			return err
+		}
 		return tx.AppendEvent(rec)
 	}
 
@@ -154,6 +157,22 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result) 
 		res.Change = c
 	}
 	return nil
+}
+
+// scrubIfRedacted scrubs the body of an event about another object (a
+// verification, a report, a session) when the inquiry it belongs to is
+// redacted already: Persona's redaction of an inquiry covers them too.
+// Those that arrived earlier are rewritten by ReplaceBodies at redaction.
+func scrubIfRedacted(tx Tx, rec *Record) error {
+	if rec.RelatedInquiryID == "" {
+		return nil
+	}
+	inq, err := tx.Inquiry(rec.RelatedInquiryID)
+	if err != nil || inq == nil || !inq.Redacted {
+		return err
+	}
+	rec.Body, err = Scrub(rec.Body)
+	return err
 }
 
 // fold computes the inquiry after ev. In-order arrival applies one step on

@@ -113,6 +113,59 @@ func TestRedactionForgets(t *testing.T) {
 	}
 }
 
+// TestRedactionForgetsRelatedEvents checks that redacting an inquiry
+// scrubs the verifications, reports and sessions that belong to it,
+// whether they arrived before the redaction or after it, and nothing of
+// another inquiry's.
+func TestRedactionForgetsRelatedEvents(t *testing.T) {
+	const inquiryID = "inq_kT4xVnR2bPmYwL9sTgD3cExZ"
+	relatedFiles := []string{"verification.passed.json", "inquiry-session.started.json", "report_watchlist.matched.json"}
+	for _, tt := range []struct {
+		name   string
+		before []string // related events delivered before the redaction
+	}{
+		{"all before", relatedFiles},
+		{"all after", nil},
+		{"some of each", relatedFiles[:1]},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := engine.NewMemoryStore()
+			eng := engine.New(store, engine.Policy{})
+			deliver(t, eng, fixture(t, "inquiry.created.json"))
+			for _, f := range tt.before {
+				deliver(t, eng, fixture(t, f))
+			}
+			// Another inquiry's session, which must keep its body.
+			other := bytes.ReplaceAll(fixture(t, "inquiry-session.started.json"), []byte(inquiryID), []byte("inq_other"))
+			other = bytes.ReplaceAll(other, []byte("evt_"), []byte("evt_o"))
+			deliver(t, eng, other)
+			deliver(t, eng, fixture(t, "inquiry.redacted.json"))
+			for _, f := range relatedFiles[len(tt.before):] {
+				deliver(t, eng, fixture(t, f))
+			}
+
+			recs, err := store.RelatedEvents(ctx, inquiryID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != len(relatedFiles) {
+				t.Fatalf("%d related events, want %d", len(recs), len(relatedFiles))
+			}
+			for _, r := range recs {
+				for _, pii := range fixturePII {
+					if bytes.Contains(r.Body, []byte(pii)) {
+						t.Errorf("%s (%s) still holds %q", r.EventID, r.Name, pii)
+					}
+				}
+			}
+			kept, _ := store.RelatedEvents(ctx, "inq_other")
+			if len(kept) != 1 || !bytes.Equal(kept[0].Body, other) {
+				t.Errorf("another inquiry's session was rewritten: %+v", kept)
+			}
+		})
+	}
+}
+
 // TestSubscribersSeeEachChangeOnce delivers many inquiries concurrently and
 // checks that subscribers receive exactly the change feed.
 func TestSubscribersSeeEachChangeOnce(t *testing.T) {

@@ -15,6 +15,7 @@ type MemoryStore struct {
 	mu        sync.RWMutex
 	events    map[string]*Record   // by event id
 	inquiry   map[string][]*Record // events by inquiry id
+	related   map[string][]*Record // non-inquiry events by RelatedInquiryID
 	seq       int64                // last event seq
 	proj      map[string]*Inquiry
 	changes   []Change
@@ -25,7 +26,7 @@ type MemoryStore struct {
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{events: map[string]*Record{}, inquiry: map[string][]*Record{}, proj: map[string]*Inquiry{}}
+	return &MemoryStore{events: map[string]*Record{}, inquiry: map[string][]*Record{}, related: map[string][]*Record{}, proj: map[string]*Inquiry{}}
 }
 
 // FailUpdates makes every later Update fail with err (nil restores normal
@@ -90,11 +91,18 @@ func (t memTx) AppendEvent(rec *Record) error {
 	if key != "" {
 		m.inquiry[key] = append(m.inquiry[key], &r)
 	}
+	rel := r.RelatedInquiryID
+	if rel != "" {
+		m.related[rel] = append(m.related[rel], &r)
+	}
 	m.undo = append(m.undo, func() {
 		m.seq--
 		delete(m.events, r.EventID)
 		if key != "" {
 			m.inquiry[key] = m.inquiry[key][:len(m.inquiry[key])-1]
+		}
+		if rel != "" {
+			m.related[rel] = m.related[rel][:len(m.related[rel])-1]
 		}
 	})
 	return nil
@@ -148,7 +156,7 @@ func (t memTx) AppendChange(c *Change) error {
 
 func (t memTx) ReplaceBodies(id string, rewrite func([]byte) ([]byte, error)) error {
 	m := t.m
-	for _, r := range m.inquiry[id] {
+	for _, r := range append(slices.Clip(m.inquiry[id]), m.related[id]...) {
 		body, err := rewrite(r.Body)
 		if err != nil {
 			return err
@@ -184,6 +192,17 @@ func (m *MemoryStore) Events(_ context.Context, id string) ([]Record, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.inquiryEvents(id), nil
+}
+
+// RelatedEvents implements Reader.
+func (m *MemoryStore) RelatedEvents(_ context.Context, id string) ([]Record, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	recs := make([]Record, len(m.related[id]))
+	for i, r := range m.related[id] {
+		recs[i] = *r
+	}
+	return recs, nil
 }
 
 // Inquiries implements Reader.

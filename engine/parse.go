@@ -14,6 +14,11 @@ type Event struct {
 	CreatedAt  time.Time // data.attributes.created-at: the ordering key (UTC)
 	ObjectType string    // payload.data.type, e.g. "inquiry", "account"
 	ObjectID   string    // payload.data.id
+	// RelatedInquiryID is the inquiry an event about another object
+	// belongs to: payload.data.relationships.inquiry of a verification, a
+	// report or an inquiry session. It is "" for inquiry events (their
+	// ObjectID is the inquiry) and for objects that name no inquiry.
+	RelatedInquiryID string
 	// Inquiry holds the payload's inquiry snapshot; it is zero unless
 	// ObjectType is "inquiry".
 	Inquiry Snapshot
@@ -212,7 +217,10 @@ func (p *parser) payload(ev *Event) error {
 // may follow "attributes"), so the snapshot is read whatever the type and
 // kept only for inquiries.
 func (p *parser) object(ev *Event) error {
-	var snap Snapshot
+	var (
+		snap    Snapshot
+		related string
+	)
 	err := p.s.object(func(key []byte) error {
 		var err error
 		switch {
@@ -229,7 +237,7 @@ func (p *parser) object(ev *Event) error {
 			if p.s.peek() != '{' {
 				return p.s.skip()
 			}
-			err = p.relationships(&snap)
+			err = p.relationships(&snap, &related)
 		default:
 			err = p.s.skip()
 		}
@@ -240,6 +248,8 @@ func (p *parser) object(ev *Event) error {
 	}
 	if ev.ObjectType == "inquiry" {
 		ev.Inquiry = snap
+	} else {
+		ev.RelatedInquiryID = related
 	}
 	return nil
 }
@@ -287,11 +297,15 @@ func (p *parser) tags() ([]string, error) {
 	return tags, err
 }
 
-func (p *parser) relationships(snap *Snapshot) error {
+// relationships reads the relationships of payload.data: those an inquiry
+// snapshot keeps, and the inquiry another object belongs to.
+func (p *parser) relationships(snap *Snapshot, inquiry *string) error {
 	var inquiryTemplate, template string
 	err := p.s.object(func(key []byte) error {
 		var err error
 		switch {
+		case keyIs(key, "inquiry"):
+			*inquiry, err = p.relationID()
 		case keyIs(key, "account"):
 			snap.AccountID, err = p.relationID()
 		case keyIs(key, "inquirytemplate"):

@@ -20,28 +20,29 @@ func TestParseFixtures(t *testing.T) {
 		file       string
 		name       string
 		objectType string
+		related    string // RelatedInquiryID
 		status     engine.Status
 		tags       []string
 		redacted   bool
 	}{
-		{"inquiry.created.json", engine.EventCreated, "inquiry", engine.StatusCreated, []string{}, false},
-		{"inquiry.started.json", engine.EventStarted, "inquiry", engine.StatusPending, []string{}, false},
-		{"inquiry.transitioned.json", engine.EventTransitioned, "inquiry", engine.StatusPending, []string{}, false},
-		{"inquiry.updated-tags.json", engine.EventUpdatedTags, "inquiry", engine.StatusPending, []string{"vip"}, false},
-		{"inquiry.completed.json", engine.EventCompleted, "inquiry", engine.StatusCompleted, []string{"vip"}, false},
-		{"inquiry.failed.json", engine.EventFailed, "inquiry", engine.StatusFailed, []string{"vip"}, false},
-		{"inquiry.expired.json", engine.EventExpired, "inquiry", engine.StatusExpired, []string{"vip"}, false},
-		{"inquiry.marked-for-review.json", engine.EventMarkedForReview, "inquiry", engine.StatusNeedsReview, []string{"vip"}, false},
-		{"inquiry.approved.json", engine.EventApproved, "inquiry", engine.StatusApproved, []string{"vip"}, false},
-		{"inquiry.declined.json", engine.EventDeclined, "inquiry", engine.StatusDeclined, []string{"vip"}, false},
-		{"inquiry.reusable-persona-created.json", engine.EventReusablePersonaCreate, "inquiry", engine.StatusApproved, []string{"vip"}, false},
-		{"inquiry.reusable-persona-used.json", engine.EventReusablePersonaUsed, "inquiry", engine.StatusApproved, []string{"vip"}, false},
-		{"inquiry.redacted.json", engine.EventRedacted, "inquiry", engine.StatusApproved, []string{}, true},
-		{"inquiry.approved.blank-status.json", engine.EventApproved, "inquiry", "", []string{"vip"}, false},
-		{"account.created.json", "account.created", "account", "", nil, false},
-		{"inquiry-session.started.json", "inquiry-session.started", "inquiry-session", "", nil, false},
-		{"verification.passed.json", "verification.passed", "verification/government-id", "", nil, false},
-		{"report_watchlist.matched.json", "report/watchlist.matched", "report/watchlist", "", nil, false},
+		{"inquiry.created.json", engine.EventCreated, "inquiry", "", engine.StatusCreated, []string{}, false},
+		{"inquiry.started.json", engine.EventStarted, "inquiry", "", engine.StatusPending, []string{}, false},
+		{"inquiry.transitioned.json", engine.EventTransitioned, "inquiry", "", engine.StatusPending, []string{}, false},
+		{"inquiry.updated-tags.json", engine.EventUpdatedTags, "inquiry", "", engine.StatusPending, []string{"vip"}, false},
+		{"inquiry.completed.json", engine.EventCompleted, "inquiry", "", engine.StatusCompleted, []string{"vip"}, false},
+		{"inquiry.failed.json", engine.EventFailed, "inquiry", "", engine.StatusFailed, []string{"vip"}, false},
+		{"inquiry.expired.json", engine.EventExpired, "inquiry", "", engine.StatusExpired, []string{"vip"}, false},
+		{"inquiry.marked-for-review.json", engine.EventMarkedForReview, "inquiry", "", engine.StatusNeedsReview, []string{"vip"}, false},
+		{"inquiry.approved.json", engine.EventApproved, "inquiry", "", engine.StatusApproved, []string{"vip"}, false},
+		{"inquiry.declined.json", engine.EventDeclined, "inquiry", "", engine.StatusDeclined, []string{"vip"}, false},
+		{"inquiry.reusable-persona-created.json", engine.EventReusablePersonaCreate, "inquiry", "", engine.StatusApproved, []string{"vip"}, false},
+		{"inquiry.reusable-persona-used.json", engine.EventReusablePersonaUsed, "inquiry", "", engine.StatusApproved, []string{"vip"}, false},
+		{"inquiry.redacted.json", engine.EventRedacted, "inquiry", "", engine.StatusApproved, []string{}, true},
+		{"inquiry.approved.blank-status.json", engine.EventApproved, "inquiry", "", "", []string{"vip"}, false},
+		{"account.created.json", "account.created", "account", "", "", nil, false},
+		{"inquiry-session.started.json", "inquiry-session.started", "inquiry-session", inq, "", nil, false},
+		{"verification.passed.json", "verification.passed", "verification/government-id", inq, "", nil, false},
+		{"report_watchlist.matched.json", "report/watchlist.matched", "report/watchlist", inq, "", nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -51,6 +52,9 @@ func TestParseFixtures(t *testing.T) {
 			}
 			if !strings.HasPrefix(ev.ID, "evt_") || ev.Name != tt.name || ev.ObjectType != tt.objectType || ev.CreatedAt.IsZero() {
 				t.Errorf("got id=%q name=%q type=%q created=%v", ev.ID, ev.Name, ev.ObjectType, ev.CreatedAt)
+			}
+			if ev.RelatedInquiryID != tt.related {
+				t.Errorf("related inquiry %q, want %q", ev.RelatedInquiryID, tt.related)
 			}
 			if tt.objectType != "inquiry" {
 				if ev.IsInquiry() || !reflect.DeepEqual(ev.Inquiry, engine.Snapshot{}) {

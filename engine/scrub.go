@@ -10,8 +10,9 @@ import "strings"
 // identity attributes (name-*, address-*, birthdate, email-address,
 // phone-number, identification-number, social-security-number), note, the
 // value of every entry in fields, the network traces of inquiry sessions
-// (ip-address, user-agent, latitude, longitude) and photo URLs of
-// verifications (*-photo-url); it empties tags and the added-tags and
+// (ip-address, user-agent, latitude, longitude), photo URLs of
+// verifications (*-photo-url) and the name a watchlist report searched
+// for (term); it empties tags and the added-tags and
 // removed-tags of the event context. Ids, names, types, statuses and
 // timestamps stay. Every other byte of the body is kept as it was, in all
 // three key inflections. A body that does not parse is returned with an
@@ -138,11 +139,12 @@ func (r *scrubber) attribute(key []byte) error {
 }
 
 // personalAttributes are the attributes Persona nulls on redaction, plus
-// the traces an inquiry session or a verification keeps of the person.
+// the traces an inquiry session, a verification or a report keeps of the
+// person.
 var personalAttributes = []string{
 	"namefirst", "namemiddle", "namelast", "birthdate", "emailaddress",
 	"phonenumber", "identificationnumber", "socialsecuritynumber", "note",
-	"ipaddress", "useragent", "latitude", "longitude",
+	"ipaddress", "useragent", "latitude", "longitude", "term",
 }
 
 func isPersonalAttribute(key []byte) bool {

@@ -40,8 +40,9 @@ type Tx interface {
 	SaveInquiry(inq *Inquiry) error
 	// AppendChange adds a change to the feed and sets c.Seq.
 	AppendChange(c *Change) error
-	// ReplaceBodies rewrites the stored body of every event of an inquiry
-	// with rewrite(body), keeping each body's SHA-256 as received.
+	// ReplaceBodies rewrites the stored body of every event of an inquiry,
+	// and of every event whose RelatedInquiryID names it, with
+	// rewrite(body), keeping each body's SHA-256 as received.
 	ReplaceBodies(inquiryID string, rewrite func([]byte) ([]byte, error)) error
 	// AppendDeadLetter keeps an authentic body that could not be parsed.
 	AppendDeadLetter(d *DeadLetter) error
@@ -54,6 +55,9 @@ type Reader interface {
 	GetInquiry(ctx context.Context, id string) (*Inquiry, error)
 	// Events returns an inquiry's stored events (any order).
 	Events(ctx context.Context, inquiryID string) ([]Record, error)
+	// RelatedEvents returns the stored events about other objects that
+	// belong to an inquiry (RelatedInquiryID), in log order.
+	RelatedEvents(ctx context.Context, inquiryID string) ([]Record, error)
 	// Inquiries lists projections newest updated first (ties by id,
 	// descending) and the cursor of the next page, "" after the last. It
 	// checks q with Query.Normalize and returns its ErrInvalid.
@@ -75,18 +79,21 @@ var (
 
 // Record is one event as the log keeps it.
 type Record struct {
-	Seq          int64 // position in the log, assigned by the store
-	EventID      string
-	Name         string
-	ObjectType   string
-	ObjectID     string
-	CreatedAt    time.Time
-	ReceivedAt   time.Time // first delivery
-	AttemptsMade int       // highest Persona-Webhook-Attempts-Made seen
-	Deliveries   int       // how many times it was delivered
-	Body         []byte    // as received, or scrubbed once its inquiry was redacted
-	SHA256       [32]byte  // of the body as received
-	Outcome      Outcome   // as first acknowledged; History re-derives the fold's
+	Seq        int64 // position in the log, assigned by the store
+	EventID    string
+	Name       string
+	ObjectType string
+	ObjectID   string
+	// RelatedInquiryID is the inquiry a non-inquiry event belongs to
+	// (Event.RelatedInquiryID), or "".
+	RelatedInquiryID string
+	CreatedAt        time.Time
+	ReceivedAt       time.Time // first delivery
+	AttemptsMade     int       // highest Persona-Webhook-Attempts-Made seen
+	Deliveries       int       // how many times it was delivered
+	Body             []byte    // as received, or scrubbed once its inquiry was redacted
+	SHA256           [32]byte  // of the body as received
+	Outcome          Outcome   // as first acknowledged; History re-derives the fold's
 }
 
 // Change is one real change of an inquiry's status, decision or redacted

@@ -37,6 +37,16 @@ func (db *DB) Events(ctx context.Context, inquiryID string) ([]engine.Record, er
 	return scanRecords(rows)
 }
 
+// RelatedEvents implements engine.Reader: the events about other objects
+// that belong to an inquiry, in log order. Errors: engine.ErrUnavailable.
+func (db *DB) RelatedEvents(ctx context.Context, inquiryID string) ([]engine.Record, error) {
+	rows, err := db.query(ctx, `SELECT `+recordColumns+` FROM events WHERE related_inquiry_id = ? ORDER BY seq`, inquiryID)
+	if err != nil {
+		return nil, unavailable("read events", err)
+	}
+	return scanRecords(rows)
+}
+
 // Inquiries implements engine.Reader: newest updated first, ties by id
 // descending, at the millisecond precision cursors carry. Errors:
 // engine.ErrInvalid for a bad query or cursor, engine.ErrUnavailable.

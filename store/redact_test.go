@@ -21,33 +21,44 @@ import (
 var fixturePII = []string{
 	"Jane", "Marie", "Doe", "123 Main St", "San Francisco", "94111", "1995-09-08",
 	"jane@example.com", "+14155550123", "D1234567", "123-45-6789",
-	"called support about her licence", "192.0.2.4",
+	"called support about her licence", "192.0.2.4", "37.7749", "-122.4194", "Mozilla/5.0",
 }
 
-// TestRedactionForgets ingests the fixture history in several orders and
-// then scans the raw bytes of the database file and its WAL, while the
-// store is open and after it closed, for every PII string of the fixture.
+// relatedHistory is the fixture inquiry's verification, session and
+// watchlist report: events about other objects that belong to it.
+func relatedHistory(tb testing.TB) [][]byte {
+	return [][]byte{
+		fixture(tb, "verification.passed.json"),
+		fixture(tb, "inquiry-session.started.json"),
+		fixture(tb, "report_watchlist.matched.json"),
+	}
+}
+
+// TestRedactionForgets ingests the fixture history, with the events
+// related to the inquiry, in several orders and then scans the raw bytes
+// of the database file and its WAL, while the store is open and after it
+// closed, for every PII string of the fixture.
 func TestRedactionForgets(t *testing.T) {
-	bodies := history(t)
+	bodies, related := history(t), relatedHistory(t)
 	redaction := bodies[len(bodies)-1]
 	tests := []struct {
 		name   string
 		ingest func(t *testing.T, eng *engine.Engine)
 	}{
 		{"in order", func(t *testing.T, eng *engine.Engine) {
-			for _, b := range bodies {
+			for _, b := range slices.Concat(related, bodies) {
 				ingest(t, eng, b)
 			}
 		}},
 		{"redaction first", func(t *testing.T, eng *engine.Engine) {
 			ingest(t, eng, redaction)
-			for _, b := range bodies[:len(bodies)-1] {
+			for _, b := range slices.Concat(bodies[:len(bodies)-1], related) {
 				ingest(t, eng, b)
 			}
 		}},
 		{"all at once", func(t *testing.T, eng *engine.Engine) {
 			var wg sync.WaitGroup
-			for _, b := range bodies {
+			for _, b := range slices.Concat(bodies, related) {
 				wg.Go(func() { ingest(t, eng, b) })
 			}
 			wg.Wait()
@@ -86,6 +97,9 @@ func TestRedactionForgets(t *testing.T) {
 				}
 				scanForPII(t, path, "while open")
 				checkSHA256Kept(t, db, bodies)
+				if recs, err := db.RelatedEvents(ctx, fixtureInquiry); err != nil || len(recs) != len(related) {
+					t.Errorf("%d related events (%v), want %d", len(recs), err, len(related))
+				}
 				if err := db.Close(); err != nil {
 					t.Fatal(err)
 				}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"embed"
@@ -9,6 +10,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+
+	"github.com/personad/personad/engine"
 )
 
 // migrationFiles holds the schema, one numbered file per version:
@@ -17,6 +20,97 @@ import (
 //
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
+
+// migrationSteps are the parts of a migration that SQL cannot do: the step
+// of version v runs after migrations/v's script, in the same transaction.
+var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
+	2: relateEvents,
+}
+
+// relateEvents fills in related_inquiry_id for the events stored before
+// version 2, reading each body as the engine does, and scrubs those that
+// belong to an inquiry redacted already: before version 2, redacting an
+// inquiry left its verifications, reports and sessions as received.
+func relateEvents(ctx context.Context, tx *sql.Tx) error {
+	type relation struct {
+		seq     int64
+		inquiry string
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, body FROM events WHERE object_type != 'inquiry'`)
+	if err != nil {
+		return err
+	}
+	var found []relation
+	for rows.Next() {
+		var (
+			seq  int64
+			body []byte
+		)
+		if err := rows.Scan(&seq, &body); err != nil {
+			rows.Close()
+			return err
+		}
+		// Every stored body parsed when it arrived; one that no longer
+		// does names no inquiry personad could find.
+		if ev, err := engine.Parse(body); err == nil && ev.RelatedInquiryID != "" {
+			found = append(found, relation{seq, ev.RelatedInquiryID})
+		}
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range found {
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET related_inquiry_id = ? WHERE seq = ?`, r.inquiry, r.seq); err != nil {
+			return err
+		}
+	}
+	return scrubRelatedOfRedacted(ctx, tx)
+}
+
+// scrubRelatedOfRedacted scrubs the stored bodies of the related events of
+// every redacted inquiry.
+func scrubRelatedOfRedacted(ctx context.Context, tx *sql.Tx) error {
+	type body struct {
+		seq  int64
+		body []byte
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT e.seq, e.body FROM events e
+		JOIN inquiries i ON i.id = e.related_inquiry_id WHERE i.redacted`)
+	if err != nil {
+		return err
+	}
+	var all []body
+	for rows.Next() {
+		var b body
+		if err := rows.Scan(&b.seq, &b.body); err != nil {
+			rows.Close()
+			return err
+		}
+		all = append(all, b)
+	}
+	if err := rows.Close(); err != nil {
+		return err
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, b := range all {
+		scrubbed, err := engine.Scrub(b.body)
+		if err != nil {
+			return fmt.Errorf("scrub event #%d: %w", b.seq, err)
+		}
+		if bytes.Equal(scrubbed, b.body) {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET body = ? WHERE seq = ?`, scrubbed, b.seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // applicationID marks a SQLite file as personad's ("pers").
 const applicationID = 0x70657273
@@ -113,6 +207,11 @@ func prepareSchema(db *sql.DB, path string) error {
 	for v := h.version + 1; v <= len(scripts); v++ {
 		if _, err := tx.ExecContext(ctx, scripts[v-1]); err != nil {
 			return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
+		}
+		if step := migrationSteps[v]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", v, applicationID)); err != nil {
 			return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)

@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"os"
@@ -202,5 +204,86 @@ func TestCorruptFile(t *testing.T) {
 	t.Log(err)
 	if !errors.Is(err, store.ErrCorrupt) {
 		t.Errorf("Open of a corrupt file: err = %v, want ErrCorrupt", err)
+	}
+}
+
+// TestMigrateRelatesEvents opens a version 1 database, written before
+// events named their related inquiry, and checks that the migration fills
+// related_inquiry_id in, scrubs the related events of an inquiry redacted
+// already, leaves the others as received, and then keeps the column
+// immutable.
+func TestMigrateRelatesEvents(t *testing.T) {
+	const redactedID, otherID = "inq_kT4xVnR2bPmYwL9sTgD3cExZ", "inq_other"
+	path := filepath.Join(t.TempDir(), "v1.db")
+	v1, err := os.ReadFile(filepath.Join("migrations", "0001_init.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := rawDB(t, path, "")
+	mustExec(t, raw, string(v1))
+	mustExec(t, raw, "PRAGMA user_version = 1; PRAGMA application_id = 1885696627") // "pers"
+	for _, inq := range []*engine.Inquiry{
+		{ID: redactedID, Status: engine.StatusApproved, Redacted: true, EventCount: 1},
+		{ID: otherID, Status: engine.StatusPending, EventCount: 1},
+	} {
+		doc, err := inq.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(`INSERT INTO inquiries (id, status, redacted, updated_at, anomalies, doc) VALUES (?, ?, ?, 0, 0, ?)`,
+			inq.ID, string(inq.Status), inq.Redacted, string(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	verification := fixture(t, "verification.passed.json")
+	otherSession := bytes.ReplaceAll(fixture(t, "inquiry-session.started.json"), []byte(redactedID), []byte(otherID))
+	account := fixture(t, "account.created.json")
+	for _, body := range [][]byte{verification, otherSession, account} {
+		ev, err := engine.Parse(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(body)
+		if _, err := raw.Exec(`INSERT INTO events (event_id, name, object_type, object_id, created_at, received_at,
+			attempts_made, deliveries, outcome, sha256, body) VALUES (?, ?, ?, ?, 0, 0, 1, 1, 'unknown', ?, ?)`,
+			ev.ID, ev.Name, ev.ObjectType, ev.ObjectID, sum[:], body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+
+	db := openPath(t, path, store.Options{})
+	recs, err := db.RelatedEvents(ctx, redactedID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].ObjectType != "verification/government-id" {
+		t.Fatalf("related events of the redacted inquiry: %+v, want its verification", recs)
+	}
+	for _, pii := range fixturePII {
+		if bytes.Contains(recs[0].Body, []byte(pii)) {
+			t.Errorf("the redacted inquiry's verification still holds %q", pii)
+		}
+	}
+	if recs[0].SHA256 != sha256.Sum256(verification) {
+		t.Errorf("the SHA-256 of the verification as received was not kept")
+	}
+	recs, err = db.RelatedEvents(ctx, otherID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || !bytes.Equal(recs[0].Body, otherSession) {
+		t.Errorf("related events of the other inquiry: %+v, want its session as received", recs)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw = rawDB(t, path, "")
+	var unrelated int
+	if err := raw.QueryRow(`SELECT count(*) FROM events WHERE object_type = 'account' AND related_inquiry_id IS NULL`).Scan(&unrelated); err != nil || unrelated != 1 {
+		t.Errorf("the account event: %d unrelated (%v), want 1", unrelated, err)
+	}
+	if _, err := raw.Exec(`UPDATE events SET related_inquiry_id = 'inq_x'`); err == nil || !strings.Contains(err.Error(), "append-only") {
+		t.Errorf("updating related_inquiry_id: %v, want the append-only trigger's refusal", err)
 	}
 }

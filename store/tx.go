@@ -34,15 +34,15 @@ const (
 )
 
 // recordColumns are the columns scanRecords reads, in its order.
-const recordColumns = `seq, event_id, name, object_type, object_id, created_at, received_at,
-	attempts_made, deliveries, outcome, sha256, body`
+const recordColumns = `seq, event_id, name, object_type, object_id, related_inquiry_id, created_at,
+	received_at, attempts_made, deliveries, outcome, sha256, body`
 
 var writerSQL = [numStmts]string{
 	sFindEvent: `SELECT seq, outcome FROM events WHERE event_id = ?`,
 	sRecordDelivery: `UPDATE events SET deliveries = deliveries + 1, attempts_made = max(attempts_made, ?)
 		WHERE seq = ?`,
-	sAppendEvent: `INSERT INTO events (event_id, name, object_type, object_id, created_at, received_at,
-		attempts_made, deliveries, outcome, sha256, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	sAppendEvent: `INSERT INTO events (event_id, name, object_type, object_id, related_inquiry_id, created_at,
+		received_at, attempts_made, deliveries, outcome, sha256, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	sInquiryEvents: `SELECT ` + recordColumns + ` FROM events
 		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
 	sInquiry: `SELECT doc FROM inquiries WHERE id = ?`,
@@ -57,7 +57,8 @@ var writerSQL = [numStmts]string{
 		anomalies = ?6, doc = ?7 WHERE id = ?1`,
 	sAppendChange: `INSERT INTO changes (inquiry_id, event_id, from_status, to_status, decision, redacted, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-	sInquiryBodies:    `SELECT seq, body FROM events WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
+	sInquiryBodies: `SELECT seq, body FROM events WHERE object_type = 'inquiry' AND object_id = ?1
+		UNION ALL SELECT seq, body FROM events WHERE related_inquiry_id = ?1`,
 	sSetBody:          `UPDATE events SET body = ? WHERE seq = ?`,
 	sAppendDeadLetter: `INSERT INTO dead_letters (received_at, reason, sha256, body) VALUES (?, ?, ?, ?)`,
 	sDataVersion:      `PRAGMA data_version`,
@@ -129,7 +130,7 @@ func (t *tx) RecordDelivery(eventID string, attemptsMade int) (engine.Outcome, b
 // AppendEvent implements engine.Tx.
 func (t *tx) AppendEvent(rec *engine.Record) error {
 	res, err := t.stmt(sAppendEvent).Exec(rec.EventID, rec.Name, rec.ObjectType, rec.ObjectID,
-		rec.CreatedAt.UnixMilli(), rec.ReceivedAt.UnixMilli(), rec.AttemptsMade, rec.Deliveries,
+		nullString(rec.RelatedInquiryID), rec.CreatedAt.UnixMilli(), rec.ReceivedAt.UnixMilli(), rec.AttemptsMade, rec.Deliveries,
 		string(rec.Outcome), rec.SHA256[:], blob(rec.Body))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("store: event %s already stored", rec.EventID)
@@ -271,14 +272,16 @@ func scanRecords(rows *sql.Rows) ([]engine.Record, error) {
 	for rows.Next() {
 		var (
 			r                 engine.Record
+			related           sql.NullString
 			created, received int64
 			outcome           string
 			sum               []byte
 		)
-		if err := rows.Scan(&r.Seq, &r.EventID, &r.Name, &r.ObjectType, &r.ObjectID, &created, &received,
+		if err := rows.Scan(&r.Seq, &r.EventID, &r.Name, &r.ObjectType, &r.ObjectID, &related, &created, &received,
 			&r.AttemptsMade, &r.Deliveries, &outcome, &sum, &r.Body); err != nil {
 			return nil, unavailable("read events", err)
 		}
+		r.RelatedInquiryID = related.String
 		r.CreatedAt, r.ReceivedAt = fromMillis(created), fromMillis(received)
 		r.Outcome = engine.Outcome(outcome)
 		copy(r.SHA256[:], sum)
@@ -306,6 +309,14 @@ func nullable(s engine.Status) any {
 		return nil
 	}
 	return string(s)
+}
+
+// nullString stores the empty string as NULL.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // blob keeps an empty body from binding as NULL.

@@ -67,6 +67,19 @@ func record(eventID, inquiryID string, at time.Time) *engine.Record {
 	}
 }
 
+// related returns an inquiry-session event that belongs to inquiryID.
+func related(eventID, inquiryID string, at time.Time) *engine.Record {
+	body := fmt.Appendf(nil, `{"data":{"type":"event","id":%q,"attributes":{"name":"inquiry-session.started",`+
+		`"created-at":%q,"payload":{"data":{"type":"inquiry-session","id":"iqse_1","attributes":{"status":"active",`+
+		`"ip-address":"192.0.2.4"},"relationships":{"inquiry":{"data":{"type":"inquiry","id":%q}}}}}}}}`,
+		eventID, at.Format(engine.TimeFormat), inquiryID)
+	return &engine.Record{
+		EventID: eventID, Name: "inquiry-session.started", ObjectType: "inquiry-session", ObjectID: "iqse_1",
+		RelatedInquiryID: inquiryID, CreatedAt: at, ReceivedAt: at.Add(time.Second), AttemptsMade: 1, Deliveries: 1,
+		Body: body, SHA256: sha256.Sum256(body), Outcome: engine.OutcomeUnknown,
+	}
+}
+
 var t0 = time.Date(2024, 3, 15, 18, 30, 0, 0, time.UTC)
 
 func update(t *testing.T, s engine.Store, fn func(engine.Tx) error) {
@@ -246,15 +259,36 @@ func testChangeFeed(t *testing.T, s engine.Store) {
 
 func testReplaceBodies(t *testing.T, s engine.Store) {
 	r1, r2, other := record("evt_1", "inq_r", t0), record("evt_2", "inq_r", t0.Add(time.Minute)), record("evt_3", "inq_o", t0)
+	session, otherSession := related("evt_4", "inq_r", t0), related("evt_5", "inq_o", t0)
 	update(t, s, func(tx engine.Tx) error {
-		for _, r := range []*engine.Record{r1, r2, other} {
+		for _, r := range []*engine.Record{r1, session, r2, other, otherSession} {
 			if err := tx.AppendEvent(r); err != nil {
 				return err
 			}
 		}
 		return tx.ReplaceBodies("inq_r", engine.Scrub)
 	})
-	recs, err := s.Events(ctx, "inq_r")
+	recs, err := s.RelatedEvents(ctx, "inq_r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].EventID != session.EventID || recs[0].RelatedInquiryID != "inq_r" || recs[0].ObjectType != "inquiry-session" {
+		t.Fatalf("related events of inq_r: %+v, want %s", recs, session.EventID)
+	}
+	if bytes.Contains(recs[0].Body, []byte("192.0.2.4")) || !bytes.Contains(recs[0].Body, []byte(`"ip-address":null`)) {
+		t.Errorf("related event's body not scrubbed: %s", recs[0].Body)
+	}
+	if recs[0].SHA256 != sha256.Sum256(related(session.EventID, "inq_r", t0).Body) {
+		t.Errorf("related event: SHA-256 of the original body was not kept")
+	}
+	recs, err = s.RelatedEvents(ctx, "inq_o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || !bytes.Equal(recs[0].Body, otherSession.Body) {
+		t.Errorf("another inquiry's related body was touched: %+v", recs)
+	}
+	recs, err = s.Events(ctx, "inq_r")
 	if err != nil {
 		t.Fatal(err)
 	}
