@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"embed"
@@ -73,43 +72,16 @@ func relateEvents(ctx context.Context, tx *sql.Tx) error {
 // scrubRelatedOfRedacted scrubs the stored bodies of the related events of
 // every redacted inquiry.
 func scrubRelatedOfRedacted(ctx context.Context, tx *sql.Tx) error {
-	type body struct {
-		seq  int64
-		body []byte
-	}
 	rows, err := tx.QueryContext(ctx, `SELECT e.seq, e.body FROM events e
 		JOIN inquiries i ON i.id = e.related_inquiry_id WHERE i.redacted`)
 	if err != nil {
 		return err
 	}
-	var all []body
-	for rows.Next() {
-		var b body
-		if err := rows.Scan(&b.seq, &b.body); err != nil {
-			rows.Close()
-			return err
-		}
-		all = append(all, b)
-	}
-	if err := rows.Close(); err != nil {
+	_, err = rewriteBodies(rows, engine.Scrub, func(seq int64, body []byte) error {
+		_, err := tx.ExecContext(ctx, `UPDATE events SET body = ? WHERE seq = ?`, body, seq)
 		return err
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, b := range all {
-		scrubbed, err := engine.Scrub(b.body)
-		if err != nil {
-			return fmt.Errorf("scrub event #%d: %w", b.seq, err)
-		}
-		if bytes.Equal(scrubbed, b.body) {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET body = ? WHERE seq = ?`, scrubbed, b.seq); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
+	return err
 }
 
 // applicationID marks a SQLite file as personad's ("pers").
