@@ -133,11 +133,12 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result) 
 	rec.Outcome, res.Outcome, res.After = step.Outcome, step.Outcome, after.Status
 	if after.Redacted {
 		// Forget before writing: the new body is stored scrubbed, and
-		// so is every body the inquiry already had.
+		// so is every body the inquiry already had, its related events'
+		// too (they may be stored before the inquiry's first event).
 		if rec.Body, err = Scrub(d.Body); err != nil {
 			return err
 		}
-		if before != nil && !before.Redacted {
+		if before == nil || !before.Redacted {
 			if err := tx.ReplaceBodies(ev.ObjectID, Scrub); err != nil {
 				return err
 			}

@@ -121,17 +121,21 @@ func TestRedactionForgetsRelatedEvents(t *testing.T) {
 	const inquiryID = "inq_kT4xVnR2bPmYwL9sTgD3cExZ"
 	relatedFiles := []string{"verification.passed.json", "inquiry-session.started.json", "report_watchlist.matched.json"}
 	for _, tt := range []struct {
-		name   string
-		before []string // related events delivered before the redaction
+		name    string
+		created bool     // inquiry.created is delivered first
+		before  []string // related events delivered before the redaction
 	}{
-		{"all before", relatedFiles},
-		{"all after", nil},
-		{"some of each", relatedFiles[:1]},
+		{"all before", true, relatedFiles},
+		{"all after", true, nil},
+		{"some of each", true, relatedFiles[:1]},
+		{"redaction is the inquiry's first event", false, relatedFiles},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			store := engine.NewMemoryStore()
 			eng := engine.New(store, engine.Policy{})
-			deliver(t, eng, fixture(t, "inquiry.created.json"))
+			if tt.created {
+				deliver(t, eng, fixture(t, "inquiry.created.json"))
+			}
 			for _, f := range tt.before {
 				deliver(t, eng, fixture(t, f))
 			}
@@ -158,7 +162,10 @@ func TestRedactionForgetsRelatedEvents(t *testing.T) {
 					}
 				}
 			}
-			kept, _ := store.RelatedEvents(ctx, "inq_other")
+			kept, err := store.RelatedEvents(ctx, "inq_other")
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(kept) != 1 || !bytes.Equal(kept[0].Body, other) {
 				t.Errorf("another inquiry's session was rewritten: %+v", kept)
 			}

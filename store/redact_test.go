@@ -50,6 +50,11 @@ func TestRedactionForgets(t *testing.T) {
 				ingest(t, eng, b)
 			}
 		}},
+		{"related events, then the redaction as the inquiry's first event", func(t *testing.T, eng *engine.Engine) {
+			for _, b := range slices.Concat(related, [][]byte{redaction}, bodies[:len(bodies)-1]) {
+				ingest(t, eng, b)
+			}
+		}},
 		{"redaction first", func(t *testing.T, eng *engine.Engine) {
 			ingest(t, eng, redaction)
 			for _, b := range slices.Concat(bodies[:len(bodies)-1], related) {

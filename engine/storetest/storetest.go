@@ -144,6 +144,9 @@ func testFailedUpdateLeavesNoTrace(t *testing.T, s engine.Store) {
 		if err := tx.AppendEvent(record("evt_x", "inq_x", t0)); err != nil {
 			return err
 		}
+		if err := tx.AppendEvent(related("evt_xs", "inq_x", t0)); err != nil {
+			return err
+		}
 		if err := tx.SaveInquiry(&engine.Inquiry{ID: "inq_x", Status: engine.StatusPending, EventCount: 1}); err != nil {
 			return err
 		}
@@ -160,6 +163,9 @@ func testFailedUpdateLeavesNoTrace(t *testing.T, s engine.Store) {
 	}
 	if recs, _ := s.Events(ctx, "inq_x"); len(recs) != 0 {
 		t.Errorf("event kept after failed update")
+	}
+	if recs, _ := s.RelatedEvents(ctx, "inq_x"); len(recs) != 0 {
+		t.Errorf("related event kept after failed update: %+v", recs)
 	}
 	if _, err := s.GetInquiry(ctx, "inq_x"); !errors.Is(err, engine.ErrNotFound) {
 		t.Errorf("GetInquiry after failed update = %v, want ErrNotFound", err)
