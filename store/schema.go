@@ -27,13 +27,20 @@ var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
 }
 
 // relateEvents fills in related_inquiry_id for the events stored before
-// version 2, reading each body as the engine does, and scrubs those that
-// belong to an inquiry redacted already: before version 2, redacting an
-// inquiry left its verifications, reports and sessions as received.
+// version 2, reading each body as the engine does, and scrubs in the same
+// write those that belong to an inquiry redacted already: before version
+// 2, redacting an inquiry left its verifications, reports and sessions as
+// received. Every stored body parsed when it arrived; one that no longer
+// does names no inquiry personad could find, and is left as it is.
 func relateEvents(ctx context.Context, tx *sql.Tx) error {
+	redacted, err := redactedInquiries(ctx, tx)
+	if err != nil {
+		return err
+	}
 	type relation struct {
 		seq     int64
 		inquiry string
+		body    []byte // scrubbed
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT seq, body FROM events WHERE object_type != 'inquiry'`)
 	if err != nil {
@@ -41,19 +48,23 @@ func relateEvents(ctx context.Context, tx *sql.Tx) error {
 	}
 	var found []relation
 	for rows.Next() {
-		var (
-			seq  int64
-			body []byte
-		)
-		if err := rows.Scan(&seq, &body); err != nil {
+		r := relation{}
+		if err := rows.Scan(&r.seq, &r.body); err != nil {
 			rows.Close()
 			return err
 		}
-		// Every stored body parsed when it arrived; one that no longer
-		// does names no inquiry personad could find.
-		if ev, err := engine.Parse(body); err == nil && ev.RelatedInquiryID != "" {
-			found = append(found, relation{seq, ev.RelatedInquiryID})
+		ev, err := engine.Parse(r.body)
+		if err != nil || ev.RelatedInquiryID == "" {
+			continue
 		}
+		r.inquiry = ev.RelatedInquiryID
+		if redacted[r.inquiry] {
+			if r.body, err = engine.Scrub(r.body); err != nil {
+				rows.Close()
+				return fmt.Errorf("scrub event #%d: %w", r.seq, err)
+			}
+		}
+		found = append(found, r)
 	}
 	if err := rows.Close(); err != nil {
 		return err
@@ -62,26 +73,30 @@ func relateEvents(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	for _, r := range found {
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET related_inquiry_id = ? WHERE seq = ?`, r.inquiry, r.seq); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET related_inquiry_id = ?, body = ? WHERE seq = ?`,
+			r.inquiry, r.body, r.seq); err != nil {
 			return err
 		}
 	}
-	return scrubRelatedOfRedacted(ctx, tx)
+	return nil
 }
 
-// scrubRelatedOfRedacted scrubs the stored bodies of the related events of
-// every redacted inquiry.
-func scrubRelatedOfRedacted(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT e.seq, e.body FROM events e
-		JOIN inquiries i ON i.id = e.related_inquiry_id WHERE i.redacted`)
+// redactedInquiries returns the ids of the redacted inquiries.
+func redactedInquiries(ctx context.Context, tx *sql.Tx) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id FROM inquiries WHERE redacted`)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = rewriteBodies(rows, engine.Scrub, func(seq int64, body []byte) error {
-		_, err := tx.ExecContext(ctx, `UPDATE events SET body = ? WHERE seq = ?`, body, seq)
-		return err
-	})
-	return err
+	defer rows.Close()
+	ids := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids[id] = true
+	}
+	return ids, rows.Err()
 }
 
 // applicationID marks a SQLite file as personad's ("pers").
@@ -149,55 +164,58 @@ func (h header) check(path string, latest int) error {
 // prepareSchema checks an opened file and migrates it to the latest
 // schema in one IMMEDIATE transaction, which also proves that no other
 // process holds the write lock.
-func prepareSchema(db *sql.DB, path string) error {
+func prepareSchema(db *sql.DB, path string) (checkpointed bool, err error) {
 	ctx := context.Background()
 	scripts, err := migrations()
 	if err != nil {
-		return err
+		return false, err
 	}
 	h, err := readHeader(ctx, db)
 	if err != nil {
-		return openError(path, err)
+		return false, openError(path, err)
 	}
 	if err := h.check(path, len(scripts)); err != nil {
-		return err
+		return false, err
 	}
 	if err := quickCheck(ctx, db, path); err != nil {
-		return err
+		return false, err
 	}
 	tx, err := db.BeginTx(ctx, nil) // IMMEDIATE: waits at most the busy timeout
 	if err != nil {
-		return openError(path, err)
+		return false, openError(path, err)
 	}
 	defer tx.Rollback()
 	if h, err = readHeader(ctx, tx); err != nil { // another process may have migrated meanwhile
-		return openError(path, err)
+		return false, openError(path, err)
 	}
 	if err := h.check(path, len(scripts)); err != nil {
-		return err
+		return false, err
 	}
 	for v := h.version + 1; v <= len(scripts); v++ {
 		if _, err := tx.ExecContext(ctx, scripts[v-1]); err != nil {
-			return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
+			return false, fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
 		}
 		if step := migrationSteps[v]; step != nil {
 			if err := step(ctx, tx); err != nil {
-				return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
+				return false, fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
 			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", v, applicationID)); err != nil {
-			return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
+			return false, fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return openError(path, err)
+		return false, openError(path, err)
 	}
-	// A crash right after a redaction may have left scrubbed-away bodies
-	// in the WAL; fold it into the database file and truncate it.
-	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
-		return openError(path, err)
+	// A crash right after a redaction, or a migration that scrubbed, may
+	// have left scrubbed-away bodies in the WAL or in the database file's
+	// pages: fold the WAL into the file and truncate it. A reader of
+	// another process can keep this from completing; the writer retries.
+	var busy, walFrames, copied int
+	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walFrames, &copied); err != nil {
+		return false, openError(path, err)
 	}
-	return nil
+	return busy == 0, nil
 }
 
 // quickCheck runs SQLite's quick_check and reports the first problems.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -210,16 +211,87 @@ func TestCorruptFile(t *testing.T) {
 // TestMigrateRelatesEvents opens a version 1 database, written before
 // events named their related inquiry, and checks that the migration fills
 // related_inquiry_id in, scrubs the related events of an inquiry redacted
-// already, leaves the others as received, and then keeps the column
-// immutable.
+// already (down to the bytes of the file, even when a reader of another
+// process delays the checkpoint), leaves the others as received, and then
+// keeps the column immutable.
 func TestMigrateRelatesEvents(t *testing.T) {
 	const redactedID, otherID = "inq_kT4xVnR2bPmYwL9sTgD3cExZ", "inq_other"
-	path := filepath.Join(t.TempDir(), "v1.db")
+	for _, reader := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reader=%v", reader), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "v1.db")
+			verification, otherSession := writeV1(t, path, redactedID, otherID)
+			if reader {
+				// Another process reading the file as it was keeps Open's
+				// checkpoint from completing.
+				snapshot, err := rawDB(t, path, "mode=ro").Begin()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var n int
+				if err := snapshot.QueryRow(`SELECT count(*) FROM events`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				defer snapshot.Rollback()
+				db := openPath(t, path, store.Options{BusyTimeout: 100 * time.Millisecond})
+				if len(findPII(t, path)) == 0 {
+					t.Fatal("the reader did not delay the checkpoint: this case tests nothing")
+				}
+				snapshot.Rollback()
+				deadline := time.Now().Add(5 * time.Second)
+				for len(findPII(t, path)) > 0 && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+				}
+				scanForPII(t, path, "while open, once the reader left")
+				if err := db.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			db := openPath(t, path, store.Options{})
+			scanForPII(t, path, "after the migration")
+			recs, err := db.RelatedEvents(ctx, redactedID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 1 || recs[0].ObjectType != "verification/government-id" || recs[0].SHA256 != sha256.Sum256(verification) {
+				t.Fatalf("related events of the redacted inquiry: %+v, want its verification", recs)
+			}
+			recs, err = db.RelatedEvents(ctx, otherID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(recs) != 1 || !bytes.Equal(recs[0].Body, otherSession) {
+				t.Errorf("related events of the other inquiry: %+v, want its session as received", recs)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			raw := rawDB(t, path, "")
+			var unrelated int
+			if err := raw.QueryRow(`SELECT count(*) FROM events WHERE object_type = 'account' AND related_inquiry_id IS NULL`).Scan(&unrelated); err != nil || unrelated != 1 {
+				t.Errorf("the account event: %d unrelated (%v), want 1", unrelated, err)
+			}
+			if _, err := raw.Exec(`UPDATE events SET related_inquiry_id = 'inq_x'`); err == nil || !strings.Contains(err.Error(), "append-only") {
+				t.Errorf("updating related_inquiry_id: %v, want the append-only trigger's refusal", err)
+			}
+		})
+	}
+}
+
+// writeV1 writes a version 1 database in WAL mode, as the store did:
+// redactedID is redacted
+// and its verification was stored as received, as version 1 did; otherID
+// has a session and there is an account event. Only the verification
+// holds the fixture's PII. It returns the verification and the session.
+func writeV1(t *testing.T, path, redactedID, otherID string) (verification, otherSession []byte) {
+	t.Helper()
 	v1, err := os.ReadFile(filepath.Join("migrations", "0001_init.sql"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := rawDB(t, path, "")
+	// secure_delete, as version 1 of the store wrote with: otherwise
+	// SQLite leaves stale bytes in pages it rebalances.
+	raw := rawDB(t, path, "_pragma=journal_mode(WAL)&_pragma=secure_delete(ON)")
 	mustExec(t, raw, string(v1))
 	mustExec(t, raw, "PRAGMA user_version = 1; PRAGMA application_id = 1885696627") // "pers"
 	for _, inq := range []*engine.Inquiry{
@@ -235,10 +307,9 @@ func TestMigrateRelatesEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	verification := fixture(t, "verification.passed.json")
-	otherSession := bytes.ReplaceAll(fixture(t, "inquiry-session.started.json"), []byte(redactedID), []byte(otherID))
-	account := fixture(t, "account.created.json")
-	for _, body := range [][]byte{verification, otherSession, account} {
+	verification = fixture(t, "verification.passed.json")
+	otherSession = anotherPerson(bytes.ReplaceAll(fixture(t, "inquiry-session.started.json"), []byte(redactedID), []byte(otherID)))
+	for _, body := range [][]byte{verification, otherSession, anotherPerson(fixture(t, "account.created.json"))} {
 		ev, err := engine.Parse(body)
 		if err != nil {
 			t.Fatal(err)
@@ -250,40 +321,18 @@ func TestMigrateRelatesEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	raw.Close()
+	mustExec(t, raw, "PRAGMA wal_checkpoint(TRUNCATE)")
+	if err := raw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return verification, otherSession
+}
 
-	db := openPath(t, path, store.Options{})
-	recs, err := db.RelatedEvents(ctx, redactedID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 1 || recs[0].ObjectType != "verification/government-id" {
-		t.Fatalf("related events of the redacted inquiry: %+v, want its verification", recs)
-	}
+// anotherPerson replaces every byte of the fixture's PII in body with a
+// '1', which keeps strings strings and numbers numbers.
+func anotherPerson(body []byte) []byte {
 	for _, pii := range fixturePII {
-		if bytes.Contains(recs[0].Body, []byte(pii)) {
-			t.Errorf("the redacted inquiry's verification still holds %q", pii)
-		}
+		body = bytes.ReplaceAll(body, []byte(pii), bytes.Repeat([]byte("1"), len(pii)))
 	}
-	if recs[0].SHA256 != sha256.Sum256(verification) {
-		t.Errorf("the SHA-256 of the verification as received was not kept")
-	}
-	recs, err = db.RelatedEvents(ctx, otherID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 1 || !bytes.Equal(recs[0].Body, otherSession) {
-		t.Errorf("related events of the other inquiry: %+v, want its session as received", recs)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	raw = rawDB(t, path, "")
-	var unrelated int
-	if err := raw.QueryRow(`SELECT count(*) FROM events WHERE object_type = 'account' AND related_inquiry_id IS NULL`).Scan(&unrelated); err != nil || unrelated != 1 {
-		t.Errorf("the account event: %d unrelated (%v), want 1", unrelated, err)
-	}
-	if _, err := raw.Exec(`UPDATE events SET related_inquiry_id = 'inq_x'`); err == nil || !strings.Contains(err.Error(), "append-only") {
-		t.Errorf("updating related_inquiry_id: %v, want the append-only trigger's refusal", err)
-	}
+	return body
 }

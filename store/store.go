@@ -93,7 +93,8 @@ func Open(path string, opts Options) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := prepareSchema(w, path); err != nil {
+	checkpointed, err := prepareSchema(w, path)
+	if err != nil {
 		w.Close()
 		return nil, err
 	}
@@ -102,7 +103,7 @@ func Open(path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	wr, err := newWriter(w, opts)
+	wr, err := newWriter(w, opts, !checkpointed)
 	if err != nil {
 		w.Close()
 		r.Close()

@@ -69,13 +69,18 @@ type writer struct {
 	scrubbed bool      // the last committed batch rewrote bodies
 }
 
-func newWriter(db *sql.DB, o Options) (*writer, error) {
+// newWriter starts the writer; with checkpointDue, the checkpoint that
+// forgets scrubbed bodies is due at once (Open's could not complete).
+func newWriter(db *sql.DB, o Options, checkpointDue bool) (*writer, error) {
 	stmts, err := prepare(db)
 	if err != nil {
 		return nil, err
 	}
 	w := &writer{db: db, stmts: stmts, cache: newProjections(), maxBatch: o.MaxBatch, onBatch: o.OnBatch,
 		forget: o.ForgetWithin, queue: make(chan *request, 4*o.MaxBatch), exited: make(chan struct{})}
+	if checkpointDue {
+		w.forgetBy = time.Now()
+	}
 	go w.loop()
 	return w, nil
 }
