@@ -216,54 +216,43 @@ func (t *tx) AppendChange(c *engine.Change) error {
 // database pages (secure_delete) and, once the batch commits, the writer
 // checkpoints and truncates the WAL.
 func (t *tx) ReplaceBodies(inquiryID string, rewrite func([]byte) ([]byte, error)) error {
-	rows, err := t.stmt(sInquiryBodies).Query(inquiryID)
-	if err != nil {
-		return unavailable("read bodies", err)
-	}
-	rewrote, err := rewriteBodies(rows, rewrite, func(seq int64, body []byte) error {
-		_, err := t.stmt(sSetBody).Exec(blob(body), seq)
-		return err
-	})
-	t.scrubbed = t.scrubbed || rewrote
-	return err
-}
-
-// rewriteBodies reads rows of (seq, body), closes them, and then stores
-// rewrite(body) with set for every body it changes.
-func rewriteBodies(rows *sql.Rows, rewrite func([]byte) ([]byte, error), set func(seq int64, body []byte) error) (rewrote bool, err error) {
 	type stored struct {
 		seq  int64
 		body []byte
+	}
+	rows, err := t.stmt(sInquiryBodies).Query(inquiryID)
+	if err != nil {
+		return unavailable("read bodies", err)
 	}
 	var all []stored
 	for rows.Next() {
 		var s stored
 		if err := rows.Scan(&s.seq, &s.body); err != nil {
 			rows.Close()
-			return false, unavailable("read bodies", err)
+			return unavailable("read bodies", err)
 		}
 		all = append(all, s)
 	}
 	if err := rows.Close(); err != nil {
-		return false, unavailable("read bodies", err)
+		return unavailable("read bodies", err)
 	}
 	if err := rows.Err(); err != nil {
-		return false, unavailable("read bodies", err)
+		return unavailable("read bodies", err)
 	}
 	for _, s := range all {
 		body, err := rewrite(s.body)
 		if err != nil {
-			return rewrote, fmt.Errorf("store: rewrite body of event #%d: %w", s.seq, err)
+			return fmt.Errorf("store: rewrite body of event #%d: %w", s.seq, err)
 		}
 		if bytes.Equal(body, s.body) {
 			continue
 		}
-		if err := set(s.seq, body); err != nil {
-			return rewrote, unavailable("replace body", err)
+		if _, err := t.stmt(sSetBody).Exec(blob(body), s.seq); err != nil {
+			return unavailable("replace body", err)
 		}
-		rewrote = true
+		t.scrubbed = true
 	}
-	return rewrote, nil
+	return nil
 }
 
 // AppendDeadLetter implements engine.Tx.
