@@ -164,58 +164,50 @@ func (h header) check(path string, latest int) error {
 // prepareSchema checks an opened file and migrates it to the latest
 // schema in one IMMEDIATE transaction, which also proves that no other
 // process holds the write lock.
-func prepareSchema(db *sql.DB, path string) (checkpointed bool, err error) {
+func prepareSchema(db *sql.DB, path string) error {
 	ctx := context.Background()
 	scripts, err := migrations()
 	if err != nil {
-		return false, err
+		return err
 	}
 	h, err := readHeader(ctx, db)
 	if err != nil {
-		return false, openError(path, err)
+		return openError(path, err)
 	}
 	if err := h.check(path, len(scripts)); err != nil {
-		return false, err
+		return err
 	}
 	if err := quickCheck(ctx, db, path); err != nil {
-		return false, err
+		return err
 	}
 	tx, err := db.BeginTx(ctx, nil) // IMMEDIATE: waits at most the busy timeout
 	if err != nil {
-		return false, openError(path, err)
+		return openError(path, err)
 	}
 	defer tx.Rollback()
 	if h, err = readHeader(ctx, tx); err != nil { // another process may have migrated meanwhile
-		return false, openError(path, err)
+		return openError(path, err)
 	}
 	if err := h.check(path, len(scripts)); err != nil {
-		return false, err
+		return err
 	}
 	for v := h.version + 1; v <= len(scripts); v++ {
 		if _, err := tx.ExecContext(ctx, scripts[v-1]); err != nil {
-			return false, fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
+			return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
 		}
 		if step := migrationSteps[v]; step != nil {
 			if err := step(ctx, tx); err != nil {
-				return false, fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
+				return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
 			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", v, applicationID)); err != nil {
-			return false, fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
+			return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return false, openError(path, err)
+		return openError(path, err)
 	}
-	// A crash right after a redaction, or a migration that scrubbed, may
-	// have left scrubbed-away bodies in the WAL or in the database file's
-	// pages: fold the WAL into the file and truncate it. A reader of
-	// another process can keep this from completing; the writer retries.
-	var busy, walFrames, copied int
-	if err := db.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walFrames, &copied); err != nil {
-		return false, openError(path, err)
-	}
-	return busy == 0, nil
+	return nil
 }
 
 // quickCheck runs SQLite's quick_check and reports the first problems.

@@ -49,8 +49,11 @@ type Options struct {
 	// caller in it and behind it. A positive bound acknowledges at commit
 	// (the database pages are already scrubbed then) and checkpoints when
 	// the bound is reached, so one checkpoint serves every redaction in
-	// that time. Readers that hold an old snapshot delay a checkpoint; it
-	// is retried every 100 ms.
+	// that time. A reader that holds an old snapshot (a backup,
+	// Litestream) delays a checkpoint: the one before acknowledging waits
+	// for it up to BusyTimeout, and every other attempt gives up at once
+	// rather than stall the writer; it is retried every 100 ms until it
+	// completes.
 	ForgetWithin time.Duration
 }
 
@@ -93,10 +96,19 @@ func Open(path string, opts Options) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	checkpointed, err := prepareSchema(w, path)
-	if err != nil {
+	if err := prepareSchema(w, path); err != nil {
 		w.Close()
 		return nil, err
+	}
+	// A crash right after a redaction, or a migration that scrubbed, may
+	// have left scrubbed-away bodies in the WAL or in the database file's
+	// pages: fold the WAL into the file and truncate it. A reader of
+	// another process can keep this from completing; the writer retries
+	// until it does.
+	checkpointed, err := checkpointWAL(w, 0, opts.BusyTimeout)
+	if err != nil {
+		w.Close()
+		return nil, openError(path, err)
 	}
 	r, err := openReader(path, opts.BusyTimeout)
 	if err != nil {

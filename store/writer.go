@@ -56,6 +56,7 @@ type writer struct {
 	maxBatch int
 	onBatch  func(int)
 	forget   time.Duration // Options.ForgetWithin
+	busy     time.Duration // Options.BusyTimeout
 	queue    chan *request
 
 	mu     sync.RWMutex // held for reading while enqueueing, so Close can close queue
@@ -77,7 +78,7 @@ func newWriter(db *sql.DB, o Options, checkpointDue bool) (*writer, error) {
 		return nil, err
 	}
 	w := &writer{db: db, stmts: stmts, cache: newProjections(), maxBatch: o.MaxBatch, onBatch: o.OnBatch,
-		forget: o.ForgetWithin, queue: make(chan *request, 4*o.MaxBatch), exited: make(chan struct{})}
+		forget: o.ForgetWithin, busy: o.BusyTimeout, queue: make(chan *request, 4*o.MaxBatch), exited: make(chan struct{})}
 	if checkpointDue {
 		w.forgetBy = time.Now()
 	}
@@ -169,7 +170,7 @@ func (w *writer) next() (r *request, ok bool) {
 		case r, ok = <-w.queue:
 			return r, ok
 		case <-time.After(time.Until(w.forgetBy)):
-			w.checkpoint()
+			w.checkpoint(false)
 		}
 	}
 	r, ok = <-w.queue
@@ -196,7 +197,7 @@ func (w *writer) commit(batch []*request) {
 	if batchErr == nil && w.scrubbed && w.forget == 0 {
 		// Forget before acknowledging: the callers learn of the commit
 		// once the old bodies are gone from the WAL too.
-		w.checkpoint()
+		w.checkpoint(true)
 	}
 	for i, r := range live {
 		err := errs[i]
@@ -206,7 +207,7 @@ func (w *writer) commit(batch []*request) {
 		r.done <- err
 	}
 	if !w.forgetBy.IsZero() && !time.Now().Before(w.forgetBy) {
-		w.checkpoint()
+		w.checkpoint(false)
 	}
 }
 
@@ -309,14 +310,53 @@ func call(fn func(*tx) error, t *tx) (err error) {
 }
 
 // checkpoint copies the WAL into the database file and truncates it, so
-// that bodies a redaction rewrote are gone from the WAL as well. Readers
-// that still look at older frames make it incomplete; it is retried then.
-func (w *writer) checkpoint() {
-	var busy, walFrames, copied int
-	err := w.db.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walFrames, &copied)
-	if err != nil || busy != 0 {
+// that bodies a redaction rewrote are gone from the WAL as well. A reader
+// that still looks at older frames keeps it from completing: with wait,
+// the checkpoint waits for such readers up to the busy timeout; without,
+// it gives up at once, so that a long-lived reader (a backup, Litestream)
+// never stalls the writer. An incomplete checkpoint is retried 100 ms
+// later.
+func (w *writer) checkpoint(wait bool) {
+	timeout := time.Duration(0)
+	if wait {
+		timeout = w.busy
+	}
+	done, err := checkpointWAL(w.db, timeout, w.busy)
+	if err != nil || !done {
 		w.forgetBy = time.Now().Add(checkpointRetry)
 		return
 	}
 	w.forgetBy = time.Time{}
+}
+
+// checkpointWAL runs a TRUNCATE checkpoint on db's one connection, waiting
+// at most wait for readers of older frames, and then sets the connection's
+// busy timeout back to busy. done is false when a reader kept the
+// checkpoint from completing.
+func checkpointWAL(db *sql.DB, wait, busy time.Duration) (done bool, err error) {
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer c.Close()
+	setBusy := func(d time.Duration) error {
+		_, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", d.Milliseconds()))
+		return err
+	}
+	if wait != busy {
+		if err := setBusy(wait); err != nil {
+			return false, err
+		}
+		defer func() {
+			if rerr := setBusy(busy); rerr != nil && err == nil {
+				err = rerr
+			}
+		}()
+	}
+	var blocked, walFrames, copied int
+	if err := c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&blocked, &walFrames, &copied); err != nil {
+		return false, err
+	}
+	return blocked == 0, nil
 }
