@@ -40,7 +40,7 @@ func relateEvents(ctx context.Context, tx *sql.Tx) error {
 	type relation struct {
 		seq     int64
 		inquiry string
-		body    []byte // scrubbed
+		body    []byte // scrubbed, or nil when the inquiry is not redacted
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT seq, body FROM events WHERE object_type != 'inquiry'`)
 	if err != nil {
@@ -48,20 +48,21 @@ func relateEvents(ctx context.Context, tx *sql.Tx) error {
 	}
 	var found []relation
 	for rows.Next() {
-		r := relation{}
-		if err := rows.Scan(&r.seq, &r.body); err != nil {
+		var seq int64
+		var body []byte
+		if err := rows.Scan(&seq, &body); err != nil {
 			rows.Close()
 			return err
 		}
-		ev, err := engine.Parse(r.body)
+		ev, err := engine.Parse(body)
 		if err != nil || ev.RelatedInquiryID == "" {
 			continue
 		}
-		r.inquiry = ev.RelatedInquiryID
+		r := relation{seq: seq, inquiry: ev.RelatedInquiryID}
 		if redacted[r.inquiry] {
-			if r.body, err = engine.Scrub(r.body); err != nil {
+			if r.body, err = engine.Scrub(body); err != nil {
 				rows.Close()
-				return fmt.Errorf("scrub event #%d: %w", r.seq, err)
+				return fmt.Errorf("scrub event #%d: %w", seq, err)
 			}
 		}
 		found = append(found, r)
@@ -73,7 +74,9 @@ func relateEvents(ctx context.Context, tx *sql.Tx) error {
 		return err
 	}
 	for _, r := range found {
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET related_inquiry_id = ?, body = ? WHERE seq = ?`,
+		// COALESCE keeps the stored body of an inquiry not redacted, so
+		// that only the scrubbed bodies are held in memory.
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET related_inquiry_id = ?, body = COALESCE(?, body) WHERE seq = ?`,
 			r.inquiry, r.body, r.seq); err != nil {
 			return err
 		}
