@@ -142,7 +142,7 @@ func (r *scrubber) attribute(key []byte) error {
 // the traces an inquiry session, a verification or a report keeps of the
 // person.
 var personalAttributes = []string{
-	"namefirst", "namemiddle", "namelast", "birthdate", "emailaddress",
+	"birthdate", "emailaddress",
 	"phonenumber", "identificationnumber", "socialsecuritynumber", "note",
 	"ipaddress", "useragent", "latitude", "longitude", "term",
 }
@@ -154,7 +154,8 @@ func isPersonalAttribute(key []byte) bool {
 		}
 	}
 	norm := normalizeKey(key)
-	return strings.HasPrefix(norm, "address") || strings.HasSuffix(norm, "photourl")
+	return strings.HasPrefix(norm, "address") || strings.HasSuffix(norm, "photourl") ||
+		strings.HasPrefix(norm, "name") && norm != "name" // name-*, but not an object's name
 }
 
 // normalizeKey lower-cases a key and drops its separators, the form keyIs

@@ -67,8 +67,8 @@ func TestScrub(t *testing.T) {
 }
 
 func TestScrubKeepsLayout(t *testing.T) {
-	body := []byte(`{"data": {"attributes": {"context": {"added-tags": ["vip"]}, "payload": {"data": {"attributes": {"status": "approved", "fields": {"name-first": {"type": "string", "value": "Jane"}, "odd": "x"}, "name-last": "Doe", "note": null}}}}}}`)
-	want := `{"data": {"attributes": {"context": {"added-tags": []}, "payload": {"data": {"attributes": {"status": "approved", "fields": {"name-first": {"type": "string", "value": null}, "odd": null}, "name-last": null, "note": null}}}}}}`
+	body := []byte(`{"data": {"attributes": {"context": {"added-tags": ["vip"]}, "payload": {"data": {"attributes": {"status": "approved", "fields": {"name-first": {"type": "string", "value": "Jane"}, "odd": "x"}, "name-last": "Doe", "nameSuffix": "Jr.", "name": "Example KYC Template", "note": null}}}}}}`)
+	want := `{"data": {"attributes": {"context": {"added-tags": []}, "payload": {"data": {"attributes": {"status": "approved", "fields": {"name-first": {"type": "string", "value": null}, "odd": null}, "name-last": null, "nameSuffix": null, "name": "Example KYC Template", "note": null}}}}}}`
 	got, err := engine.Scrub(body)
 	if err != nil || string(got) != want {
 		t.Errorf("Scrub = %s, %v\nwant %s", got, err, want)
