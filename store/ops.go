@@ -29,8 +29,10 @@ type RebuildReport struct {
 // Rebuild re-derives every inquiry projection from the event log with
 // engine.Fold and Options.Policy (after an engine upgrade, say), replaces
 // the projections that differ and appends a change to the feed for each
-// inquiry whose status, decision or redacted flag moved. It runs as one
-// update, so ingestion waits for it; bodies are parsed in parallel.
+// inquiry whose status, decision or redacted flag moved. An inquiry that
+// becomes redacted has its bodies, and those of its related events,
+// scrubbed as at ingest. It runs as one update, so ingestion waits for
+// it; bodies are parsed in parallel.
 //
 // Errors: an error naming the event when a stored body no longer parses
 // (nothing is changed then), ctx's error when ctx ended before it started,
@@ -227,6 +229,14 @@ func replaceProjection(t *tx, d derived, oldDoc []byte, now time.Time, rep *Rebu
 	}
 	if err := t.SaveInquiry(d.inq); err != nil {
 		return err
+	}
+	if d.inq.Redacted && !old.Redacted {
+		// The log holds a redaction the projection missed (an engine that
+		// did not know it, a damaged projection): forget the bodies now,
+		// as the ingest of the redaction would have.
+		if err := t.ReplaceBodies(d.inq.ID, engine.Scrub); err != nil {
+			return err
+		}
 	}
 	rep.Changed = append(rep.Changed, d.inq.ID)
 	if old.Status == d.inq.Status && old.Decision == d.inq.Decision && old.Redacted == d.inq.Redacted {

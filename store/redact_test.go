@@ -166,3 +166,55 @@ func checkSHA256Kept(t *testing.T, db engine.Reader, bodies [][]byte) {
 		}
 	}
 }
+
+// TestRebuildForgetsAMissedRedaction gives the store a log that holds the
+// fixture inquiry's redaction but a projection that missed it, with the
+// bodies as received, as an engine that did not know the redaction would
+// have left them. Rebuild must redact the projection and scrub every body
+// of the inquiry and of its related events, down to the bytes of the file.
+func TestRebuildForgetsAMissedRedaction(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "personad.db")
+	db := openPath(t, path, store.Options{})
+	eng := engine.New(db, engine.Policy{})
+	received := map[string][]byte{} // event id → body as received
+	for _, b := range slices.Concat(relatedHistory(t), history(t)) {
+		ingest(t, eng, b)
+		ev, err := engine.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		received[ev.ID] = b
+	}
+	unredacted := *mustInquiry(t, db, fixtureInquiry)
+	unredacted.Redacted = false
+	if err := db.Update(ctx, func(tx engine.Tx) error {
+		if err := tx.SaveInquiry(&unredacted); err != nil {
+			return err
+		}
+		return tx.ReplaceBodies(fixtureInquiry, func(body []byte) ([]byte, error) {
+			ev, err := engine.Parse(body)
+			if err != nil {
+				return nil, err
+			}
+			return received[ev.ID], nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(findPII(t, path)) == 0 {
+		t.Fatal("the bodies as received were not restored: this case tests nothing")
+	}
+
+	rep, err := db.Rebuild(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Changed, []string{fixtureInquiry}) || rep.Changes != 1 {
+		t.Errorf("report = %+v, want the fixture inquiry changed, with one change", rep)
+	}
+	if !mustInquiry(t, db, fixtureInquiry).Redacted {
+		t.Error("Rebuild did not redact the projection")
+	}
+	scanForPII(t, path, "after Rebuild")
+	checkSHA256Kept(t, db, history(t))
+}
