@@ -16,8 +16,8 @@
 //     the order events arrived in.
 //   - Scrub removes personal data from a stored body as Persona's redaction
 //     does. Redacting an inquiry scrubs its events and those of the
-//     objects that belong to it (Event.RelatedInquiryID), as Persona's
-//     redaction covers its verifications, reports and sessions.
+//     objects that belong to it (Event.RelatedInquiryID): its
+//     verifications, reports and sessions hold the same person's data.
 //   - Engine ties them to a Store: Ingest stores each event exactly once,
 //     folds it (one step when it arrives in order, a re-fold when it is
 //     late), and reports a Result; Subscribe and Changed announce committed

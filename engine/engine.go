@@ -162,7 +162,7 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result) 
 
 // scrubIfRedacted scrubs the body of an event about another object (a
 // verification, a report, a session) when the inquiry it belongs to is
-// redacted already: Persona's redaction of an inquiry covers them too.
+// redacted already: they hold the same person's data.
 // Those that arrived earlier are rewritten by ReplaceBodies at redaction.
 func scrubIfRedacted(tx Tx, rec *Record) error {
 	if rec.RelatedInquiryID == "" {
