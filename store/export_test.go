@@ -14,3 +14,10 @@ func SetMaxPageCount(db *DB, pages int) error {
 func Batches(db *DB) (batches, updates int64) {
 	return db.writer.batches.Load(), db.writer.updates.Load()
 }
+
+// WriterDSN is the data source name Open gives the writer connection of
+// a database at path with default options.
+func WriterDSN(path string) string {
+	o, _ := Options{}.normalize()
+	return writerDSN(path, o)
+}
