@@ -237,11 +237,7 @@ func TestMigrateRelatesEvents(t *testing.T) {
 					t.Fatal("the reader did not delay the checkpoint: this case tests nothing")
 				}
 				snapshot.Rollback()
-				deadline := time.Now().Add(5 * time.Second)
-				for len(findPII(t, path)) > 0 && time.Now().Before(deadline) {
-					time.Sleep(20 * time.Millisecond)
-				}
-				scanForPII(t, path, "while open, once the reader left")
+				scanForPIIWithin(t, path, 5*time.Second, "while open, once the reader left")
 				if err := db.Close(); err != nil {
 					t.Fatal(err)
 				}
