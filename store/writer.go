@@ -127,7 +127,7 @@ func (w *writer) close() error {
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.exited
-	_, cerr := w.db.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	_, cerr := checkpointWAL(w.db, w.busy, w.busy)
 	w.stmts.close()
 	if err := w.db.Close(); err != nil {
 		return err
