@@ -41,7 +41,23 @@ func TestLongReaderDoesNotStallWrites(t *testing.T) {
 		t.Fatalf("the reader did not keep the WAL (%v): this case tests nothing", err)
 	}
 
-	db = openPath(t, path, store.Options{BusyTimeout: time.Minute, ForgetWithin: 100 * time.Millisecond})
+	opened := make(chan *store.DB, 1)
+	go func() {
+		db, err := store.Open(path, store.Options{BusyTimeout: time.Minute, ForgetWithin: 100 * time.Millisecond})
+		if err != nil {
+			t.Errorf("Open: %v", err)
+		}
+		opened <- db
+	}()
+	select {
+	case db = <-opened:
+		if db == nil {
+			t.FailNow()
+		}
+		t.Cleanup(func() { db.Close() })
+	case <-time.After(10 * time.Second):
+		t.Fatal("Open waited for the reader")
+	}
 	eng = engine.New(db, engine.Policy{})
 	for i, b := range bodies[5:] {
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
