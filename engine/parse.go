@@ -3,6 +3,8 @@ package engine
 import (
 	"cmp"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -19,6 +21,17 @@ type Event struct {
 	// report or an inquiry session. It is "" for inquiry events (their
 	// ObjectID is the inquiry) and for objects that name no inquiry.
 	RelatedInquiryID string
+	// Owners are the objects payload.data belongs to, by its own
+	// relationships: inquiry, inquiries, account, accounts, transaction, case,
+	// and the inquiries and accounts among related-objects.
+	Owners []string
+	// Parts are the objects an inquiry lists as its own: the ids of its
+	// verifications, reports, sessions, documents and selfies
+	// relationships. nil for other objects.
+	Parts []string
+	// SubjectRedacted reports that the event says payload.data was
+	// redacted: its name ends in ".redacted" or its redacted-at is set.
+	SubjectRedacted bool
 	// Inquiry holds the payload's inquiry snapshot; it is zero unless
 	// ObjectType is "inquiry".
 	Inquiry Snapshot
@@ -220,6 +233,7 @@ func (p *parser) object(ev *Event) error {
 	var (
 		snap    Snapshot
 		related string
+		rel     relations
 	)
 	err := p.s.object(func(key []byte) error {
 		var err error
@@ -237,7 +251,7 @@ func (p *parser) object(ev *Event) error {
 			if p.s.peek() != '{' {
 				return p.s.skip()
 			}
-			err = p.relationships(&snap, &related)
+			err = p.relationships(&snap, &related, &rel)
 		default:
 			err = p.s.skip()
 		}
@@ -246,12 +260,51 @@ func (p *parser) object(ev *Event) error {
 	if err != nil {
 		return err
 	}
+	// Sorted, so that member order (which Persona does not promise) does
+	// not change the event.
+	slices.Sort(rel.owners)
+	slices.Sort(rel.parts)
+	ev.Owners, ev.Parts = rel.owners, rel.parts
+	ev.SubjectRedacted = !snap.RedactedAt.IsZero() || strings.HasSuffix(ev.Name, ".redacted")
 	if ev.ObjectType == "inquiry" {
 		ev.Inquiry = snap
+		if !slices.Contains(ev.Owners, snap.AccountID) {
+			ev.Owners = appendID(ev.Owners, snap.AccountID)
+			slices.Sort(ev.Owners)
+		}
 	} else {
 		ev.RelatedInquiryID = related
+		ev.Parts = nil
 	}
 	return nil
+}
+
+// Links returns what the event says belongs to what: payload.data to each
+// of its Owners, and each of an inquiry's Parts to the inquiry.
+func (e *Event) Links() []Link {
+	if e.ObjectID == "" {
+		return nil
+	}
+	links := make([]Link, 0, len(e.Owners)+len(e.Parts))
+	for _, o := range e.Owners {
+		if o != e.ObjectID {
+			links = append(links, Link{Object: e.ObjectID, Owner: o})
+		}
+	}
+	for _, p := range e.Parts {
+		if p != e.ObjectID {
+			links = append(links, Link{Object: p, Owner: e.ObjectID})
+		}
+	}
+	return links
+}
+
+// appendID appends id to ids unless it is empty or there already.
+func appendID(ids []string, id string) []string {
+	if id == "" || slices.Contains(ids, id) {
+		return ids
+	}
+	return append(ids, id)
 }
 
 func (p *parser) inquiryAttributes(snap *Snapshot) error {
@@ -297,21 +350,53 @@ func (p *parser) tags() ([]string, error) {
 	return tags, err
 }
 
+// relations are the ownership links payload.data's relationships give.
+type relations struct {
+	owners, parts []string
+}
+
 // relationships reads the relationships of payload.data: those an inquiry
-// snapshot keeps, and the inquiry another object belongs to.
-func (p *parser) relationships(snap *Snapshot, inquiry *string) error {
+// snapshot keeps, the inquiry another object belongs to, and every id that
+// says what belongs to what.
+func (p *parser) relationships(snap *Snapshot, inquiry *string, rel *relations) error {
 	var inquiryTemplate, template string
 	err := p.s.object(func(key []byte) error {
-		var err error
+		var (
+			refs []ref
+			err  error
+		)
 		switch {
 		case keyIs(key, "inquiry"):
-			*inquiry, err = p.relationID()
+			if refs, err = p.relationRefs(); len(refs) > 0 {
+				*inquiry = refs[0].id
+			}
+			rel.addOwners(refs, "")
 		case keyIs(key, "account"):
-			snap.AccountID, err = p.relationID()
+			if refs, err = p.relationRefs(); len(refs) > 0 {
+				snap.AccountID = refs[0].id
+			}
+			rel.addOwners(refs, "")
+		case keyIs(key, "inquiries"), keyIs(key, "accounts"), keyIs(key, "transaction"), keyIs(key, "case"):
+			refs, err = p.relationRefs()
+			rel.addOwners(refs, "")
+		case keyIs(key, "relatedobjects"):
+			refs, err = p.relationRefs()
+			rel.addOwners(refs, "inquiry")
+			rel.addOwners(refs, "account")
+		case keyIs(key, "verifications"), keyIs(key, "reports"), keyIs(key, "sessions"),
+			keyIs(key, "documents"), keyIs(key, "selfies"):
+			refs, err = p.relationRefs()
+			for _, r := range refs {
+				rel.parts = appendID(rel.parts, r.id)
+			}
 		case keyIs(key, "inquirytemplate"):
-			inquiryTemplate, err = p.relationID()
+			if refs, err = p.relationRefs(); len(refs) > 0 {
+				inquiryTemplate = refs[0].id
+			}
 		case keyIs(key, "template"):
-			template, err = p.relationID()
+			if refs, err = p.relationRefs(); len(refs) > 0 {
+				template = refs[0].id
+			}
 		default:
 			err = p.s.skip()
 		}
@@ -324,27 +409,60 @@ func (p *parser) relationships(snap *Snapshot, inquiry *string) error {
 	return err
 }
 
-// relationID reads {"data": {"id": …}} and gives the id; a relationship of
-// any other shape ({} or {"data": null}) gives "".
-func (p *parser) relationID() (string, error) {
-	if p.s.peek() != '{' {
-		return "", p.s.skip()
+// addOwners adds the ids of refs, of type typ only unless typ is "".
+func (r *relations) addOwners(refs []ref, typ string) {
+	for _, x := range refs {
+		if typ == "" || x.typ == typ {
+			r.owners = appendID(r.owners, x.id)
+		}
 	}
-	var id string
-	err := p.s.object(func(key []byte) error {
-		if !keyIs(key, "data") || p.s.peek() != '{' {
+}
+
+// ref is a resource identifier: {"type": …, "id": …}.
+type ref struct{ typ, id string }
+
+// relationRefs reads a relationship, {"data": {"type", "id"}} or
+// {"data": [{"type", "id"}, …]}, and gives its identifiers; a relationship
+// of any other shape ({} or {"data": null}) gives none. Members that are
+// not strings are skipped, never an error: Persona's schema makes most of
+// them nullable.
+func (p *parser) relationRefs() ([]ref, error) {
+	if p.s.peek() != '{' {
+		return nil, p.s.skip()
+	}
+	var refs []ref
+	one := func() error {
+		if p.s.peek() != '{' {
 			return p.s.skip()
 		}
-		return p.s.object(func(key []byte) error {
-			if !keyIs(key, "id") || p.s.peek() != '"' {
-				return p.s.skip()
-			}
+		var r ref
+		err := p.s.object(func(key []byte) error {
 			var err error
-			id, err = p.s.str()
+			switch {
+			case keyIs(key, "id") && p.s.peek() == '"':
+				r.id, err = p.s.str()
+			case keyIs(key, "type") && p.s.peek() == '"':
+				r.typ, err = p.s.str()
+			default:
+				err = p.s.skip()
+			}
 			return err
 		})
+		if r.id != "" {
+			refs = append(refs, r)
+		}
+		return err
+	}
+	err := p.s.object(func(key []byte) error {
+		switch {
+		case !keyIs(key, "data"):
+			return p.s.skip()
+		case p.s.peek() == '[':
+			return p.s.array(one)
+		}
+		return one()
 	})
-	return id, err
+	return refs, err
 }
 
 func (p *parser) str(field string) (string, error) {
