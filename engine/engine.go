@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -62,7 +64,17 @@ func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
 	ev, err := Parse(d.Body)
 	if err != nil {
 		dl := &DeadLetter{ReceivedAt: d.ReceivedAt, Body: d.Body, SHA256: sha256.Sum256(d.Body), Reason: err.Error()}
-		if serr := e.store.Update(ctx, func(tx Tx) error { return tx.AppendDeadLetter(dl) }); serr != nil {
+		if serr := e.store.Update(ctx, func(tx Tx) error {
+			dl.Body = d.Body
+			forgotten, err := namesForgotten(tx, d.Body)
+			if err != nil {
+				return err
+			}
+			if forgotten {
+				dl.Body, _ = ScrubDeadLetter(d.Body)
+			}
+			return tx.AppendDeadLetter(dl)
+		}); serr != nil {
 			return Result{}, unavailable(serr)
 		}
 		return Result{}, err
@@ -70,15 +82,21 @@ func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
 	// Hash outside the store's unit of work: a group-committing store runs
 	// units one after the other, so whatever they do is serial.
 	sum := sha256.Sum256(d.Body)
-	var res Result
+	var (
+		res  Result
+		also []Change // of other inquiries, which a redaction re-folded
+	)
 	if err := e.store.Update(ctx, func(tx Tx) error {
-		res = Result{}
-		return e.apply(tx, ev, d, sum, &res)
+		res, also = Result{}, also[:0]
+		return e.apply(tx, ev, d, sum, &res, &also)
 	}); err != nil {
 		return Result{}, unavailable(err)
 	}
 	if res.Change != nil {
 		e.publish(*res.Change)
+	}
+	for _, c := range also {
+		e.publish(c)
 	}
 	return res, nil
 }
@@ -91,7 +109,7 @@ func unavailable(err error) error {
 }
 
 // apply does the work of one delivery inside a store transaction.
-func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result) error {
+func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, also *[]Change) error {
 	res.EventID, res.Name = ev.ID, ev.Name
 	if ev.IsInquiry() {
 		res.InquiryID = ev.ObjectID
@@ -118,32 +136,43 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result) 
 		RelatedInquiryID: ev.RelatedInquiryID, CreatedAt: ev.CreatedAt, ReceivedAt: d.ReceivedAt,
 		AttemptsMade: d.AttemptsMade, Deliveries: 1, Body: d.Body, SHA256: sum, Outcome: OutcomeUnknown,
 	}
-	if !ev.IsInquiry() {
-		res.Outcome = OutcomeUnknown
-		if err := scrubIfRedacted(tx, rec); err != nil {
+	rose, err := e.learn(tx, ev, d.ReceivedAt, also)
+	if err != nil {
+		return err
+	}
+	mode, err := tx.Forgetting(ev.ObjectID)
+	if err != nil {
+		return err
+	}
+	if mode != ForgetNone {
+		// Forget before writing, and fold what is written: a re-fold of
+		// the log must give the projection this fold gives.
+		if rec.Body, err = scrubFor(mode)(d.Body); err != nil {
 			return err
 		}
+		if ev, err = Parse(rec.Body); err != nil {
+			return fmt.Errorf("engine: scrubbed body of %s no longer parses: %w", rec.EventID, err)
+		}
+	}
+	if !ev.IsInquiry() {
+		res.Outcome = OutcomeUnknown
 		return tx.AppendEvent(rec)
 	}
 
-	after, step, err := e.fold(tx, before, ev)
+	var (
+		after *Inquiry
+		step  Step
+	)
+	if slices.ContainsFunc(rose, func(f Forgotten) bool { return f.ID == ev.ObjectID }) {
+		// Its stored bodies were just scrubbed: fold them as they are now.
+		after, step, err = e.refold(tx, ev.ObjectID, ev)
+	} else {
+		after, step, err = e.fold(tx, before, ev)
+	}
 	if err != nil {
 		return err
 	}
 	rec.Outcome, res.Outcome, res.After = step.Outcome, step.Outcome, after.Status
-	if after.Redacted {
-		// Forget before writing: the new body is stored scrubbed, and
-		// so is every body the inquiry already had, its related events'
-		// too (they may be stored before the inquiry's first event).
-		if rec.Body, err = Scrub(d.Body); err != nil {
-			return err
-		}
-		if before == nil || !before.Redacted {
-			if err := tx.ReplaceBodies(ev.ObjectID, Scrub); err != nil {
-				return err
-			}
-		}
-	}
 	if err := tx.AppendEvent(rec); err != nil {
 		return err
 	}
@@ -160,20 +189,154 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result) 
 	return nil
 }
 
-// scrubIfRedacted scrubs the body of an event about another object (a
-// verification, a report, a session) when the inquiry it belongs to is
-// redacted already: they hold the same person's data.
-// Those that arrived earlier are rewritten by ReplaceBodies at redaction.
-func scrubIfRedacted(tx Tx, rec *Record) error {
-	if rec.RelatedInquiryID == "" {
-		return nil
+// learn records what the event says belongs to what and whether it
+// redacts its object, and forgets what that makes forgotten: the stored
+// bodies of every object whose forget mode rose are scrubbed, with the
+// dead letters naming them, and the projections of those that are other
+// inquiries are folded again from their scrubbed log. It returns the
+// objects whose mode rose.
+func (e *Engine) learn(tx Tx, ev *Event, at time.Time, also *[]Change) ([]Forgotten, error) {
+	added, err := tx.AddLinks(ev.Links())
+	if err != nil {
+		return nil, err
 	}
-	inq, err := tx.Inquiry(rec.RelatedInquiryID)
-	if err != nil || inq == nil || !inq.Redacted {
-		return err
+	var rose []Forgotten
+	for _, l := range added {
+		// A link learned late covers what was stored early: an object
+		// that belongs to a forgotten owner is forgotten as well.
+		mode, err := tx.Forgetting(l.Owner)
+		if err != nil {
+			return nil, err
+		}
+		if mode != ForgetNone {
+			r, err := tx.Forget(l.Object, mode)
+			if err != nil {
+				return nil, err
+			}
+			rose = append(rose, r...)
+		}
 	}
-	rec.Body, err = Scrub(rec.Body)
-	return err
+	if ev.SubjectRedacted && ev.ObjectID != "" {
+		r, err := tx.Forget(ev.ObjectID, RedactionMode(ev))
+		if err != nil {
+			return nil, err
+		}
+		rose = append(rose, r...)
+	}
+	if err := ForgetStored(tx, rose); err != nil {
+		return nil, err
+	}
+	for _, f := range rose {
+		if f.ID == ev.ObjectID {
+			continue // its fold follows
+		}
+		c, err := Refold(tx, f.ID, e.policy)
+		if err != nil {
+			return nil, err
+		}
+		if c != nil {
+			c.EventID, c.At = ev.ID, at
+			if err := tx.AppendChange(c); err != nil {
+				return nil, err
+			}
+			*also = append(*also, *c)
+		}
+	}
+	return rose, nil
+}
+
+// RedactionMode is how much a redaction of ev's object forgets: Persona
+// keeps an inquiry's reference-id when only the inquiry is redacted, and
+// nulls it when the account (or any other owner) is.
+func RedactionMode(ev *Event) Forget {
+	if ev.ObjectType == "inquiry" {
+		return ForgetKeepReference
+	}
+	return ForgetAll
+}
+
+// ForgetStored scrubs, as their modes say, the stored bodies of the
+// forgotten objects and every dead letter that names one of them. Store
+// implementations' maintenance (a rebuild, a migration) uses it too.
+func ForgetStored(tx Tx, forgotten []Forgotten) error {
+	var keep, all []string
+	for _, f := range forgotten {
+		if f.Mode == ForgetAll {
+			all = append(all, f.ID)
+		} else {
+			keep = append(keep, f.ID)
+		}
+	}
+	for _, g := range []struct {
+		ids  []string
+		mode Forget
+	}{{keep, ForgetKeepReference}, {all, ForgetAll}} {
+		if len(g.ids) == 0 {
+			continue
+		}
+		if err := tx.ReplaceBodies(g.ids, scrubFor(g.mode)); err != nil {
+			return err
+		}
+		if err := tx.ReplaceDeadLetters(g.ids, ScrubDeadLetter); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ScrubDeadLetter scrubs a dead letter with ScrubAll, or replaces it with
+// JSON null when it is not JSON at all.
+func ScrubDeadLetter(body []byte) ([]byte, error) {
+	out, err := ScrubAll(body)
+	if err != nil {
+		return []byte("null"), nil
+	}
+	return out, nil
+}
+
+// Refold folds a stored inquiry again from its log with p (after its
+// bodies were scrubbed), saves the projection when it differs, and returns
+// the change it makes, if any, for the caller to append to the feed. An id
+// with no projection is no inquiry: nil, nil. Errors: the store's, and an
+// error naming a stored event that no longer parses.
+func Refold(tx Tx, id string, p Policy) (*Change, error) {
+	before, err := tx.Inquiry(id)
+	if err != nil || before == nil {
+		return nil, err
+	}
+	events, err := parseRecords(tx.InquiryEvents(id))
+	if err != nil || len(events) == 0 {
+		return nil, err
+	}
+	after, _ := Fold(id, events, p)
+	if sameProjection(before, after) {
+		return nil, nil
+	}
+	if err := tx.SaveInquiry(after); err != nil {
+		return nil, err
+	}
+	return changeBetween(before, after), nil
+}
+
+func sameProjection(a, b *Inquiry) bool {
+	ja, erra := a.MarshalJSON()
+	jb, errb := b.MarshalJSON()
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
+}
+
+// refold folds an inquiry's whole stored log with ev.
+func (e *Engine) refold(tx Tx, id string, ev *Event) (*Inquiry, Step, error) {
+	events, err := e.history(tx.InquiryEvents(id))
+	if err != nil {
+		return nil, Step{}, err
+	}
+	after, steps := Fold(id, append(events, ev), e.policy)
+	for _, s := range steps {
+		if s.EventID == ev.ID {
+			return after, s, nil
+		}
+	}
+	return nil, Step{}, fmt.Errorf("engine: event %s lost in re-fold", ev.ID)
 }
 
 // fold computes the inquiry after ev. In-order arrival applies one step on
@@ -187,21 +350,16 @@ func (e *Engine) fold(tx Tx, before *Inquiry, ev *Event) (*Inquiry, Step, error)
 		after := before.Clone()
 		return after, after.Apply(ev, e.policy), nil
 	}
-	events, err := e.history(tx.InquiryEvents(ev.ObjectID))
-	if err != nil {
-		return nil, Step{}, err
-	}
-	after, steps := Fold(ev.ObjectID, append(events, ev), e.policy)
-	for _, s := range steps {
-		if s.EventID == ev.ID {
-			return after, s, nil
-		}
-	}
-	return nil, Step{}, fmt.Errorf("engine: event %s lost in re-fold", ev.ID)
+	return e.refold(tx, ev.ObjectID, ev)
 }
 
 // history parses stored records back into events.
 func (e *Engine) history(recs []Record, err error) ([]*Event, error) {
+	return parseRecords(recs, err)
+}
+
+// parseRecords parses stored records back into events.
+func parseRecords(recs []Record, err error) ([]*Event, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -325,4 +483,52 @@ func (e *Engine) Inquiries(ctx context.Context, q Query) ([]*Inquiry, string, er
 // Changes returns at most limit changes after the cursor seq.
 func (e *Engine) Changes(ctx context.Context, after int64, limit int) ([]Change, error) {
 	return e.store.Changes(ctx, after, limit)
+}
+
+// maxIDCandidates bounds how many id-like words of a dead letter are
+// looked up.
+const maxIDCandidates = 512
+
+// namesForgotten reports whether a body that did not parse names, anywhere
+// in its bytes, the id of an object whose data is forgotten. Persona ids
+// are words of letters, digits and underscores with an underscore after a
+// prefix ("inq_…", "act_…"); each such word is looked up.
+func namesForgotten(tx Tx, body []byte) (bool, error) {
+	seen := map[string]bool{}
+	for _, w := range idWords(body) {
+		if seen[w] {
+			continue
+		}
+		if seen[w] = true; len(seen) > maxIDCandidates {
+			break
+		}
+		mode, err := tx.Forgetting(w)
+		if err != nil || mode != ForgetNone {
+			return mode != ForgetNone, err
+		}
+	}
+	return false, nil
+}
+
+// idWords returns the words of body that look like Persona ids.
+func idWords(body []byte) []string {
+	var words []string
+	isWord := func(c byte) bool {
+		return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	}
+	for i := 0; i < len(body); {
+		if !isWord(body[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(body) && isWord(body[j]) {
+			j++
+		}
+		if w := body[i:j]; len(w) >= 6 && bytes.IndexByte(w[1:], '_') >= 0 {
+			words = append(words, string(w))
+		}
+		i = j
+	}
+	return words
 }

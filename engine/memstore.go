@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -20,13 +21,17 @@ type MemoryStore struct {
 	proj      map[string]*Inquiry
 	changes   []Change
 	dead      []DeadLetter
+	links     map[Link]bool
+	parts     map[string][]string // objects by owner
+	forgotten map[string]Forget
 	undo      []func() // undo log of the running update
 	updateErr error    // when set, every Update fails with it (fault injection)
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{events: map[string]*Record{}, inquiry: map[string][]*Record{}, related: map[string][]*Record{}, proj: map[string]*Inquiry{}}
+	return &MemoryStore{events: map[string]*Record{}, inquiry: map[string][]*Record{}, related: map[string][]*Record{}, proj: map[string]*Inquiry{},
+		links: map[Link]bool{}, parts: map[string][]string{}, forgotten: map[string]Forget{}}
 }
 
 // FailUpdates makes every later Update fail with err (nil restores normal
@@ -55,6 +60,18 @@ func (m *MemoryStore) Update(ctx context.Context, fn func(Tx) error) error {
 		return err
 	}
 	return nil
+}
+
+// AllEvents returns every stored event, whatever its object, in log order.
+func (m *MemoryStore) AllEvents() []Record {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	all := make([]Record, 0, len(m.events))
+	for _, r := range m.events {
+		all = append(all, *r)
+	}
+	slices.SortFunc(all, func(a, b Record) int { return cmp.Compare(a.Seq, b.Seq) })
+	return all
 }
 
 // DeadLetters returns the dead letters kept so far.
@@ -154,9 +171,59 @@ func (t memTx) AppendChange(c *Change) error {
 	return nil
 }
 
-func (t memTx) ReplaceBodies(id string, rewrite func([]byte) ([]byte, error)) error {
+func (t memTx) AddLinks(links []Link) ([]Link, error) {
 	m := t.m
-	for _, r := range append(slices.Clip(m.inquiry[id]), m.related[id]...) {
+	var added []Link
+	for _, l := range links {
+		if m.links[l] {
+			continue
+		}
+		m.links[l] = true
+		m.parts[l.Owner] = append(m.parts[l.Owner], l.Object)
+		added = append(added, l)
+		m.undo = append(m.undo, func() {
+			delete(m.links, l)
+			m.parts[l.Owner] = m.parts[l.Owner][:len(m.parts[l.Owner])-1]
+		})
+	}
+	return added, nil
+}
+
+func (t memTx) Forgetting(id string) (Forget, error) { return t.m.forgotten[id], nil }
+
+func (t memTx) Forget(id string, mode Forget) ([]Forgotten, error) {
+	m := t.m
+	var rose []Forgotten
+	seen := map[string]bool{id: true}
+	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
+		x := queue[0]
+		if old, ok := m.forgotten[x]; old < mode {
+			m.forgotten[x] = mode
+			rose = append(rose, Forgotten{ID: x, Mode: mode})
+			m.undo = append(m.undo, func() {
+				if ok {
+					m.forgotten[x] = old
+				} else {
+					delete(m.forgotten, x)
+				}
+			})
+		}
+		for _, p := range m.parts[x] {
+			if !seen[p] {
+				seen[p] = true
+				queue = append(queue, p)
+			}
+		}
+	}
+	return rose, nil
+}
+
+func (t memTx) ReplaceBodies(ids []string, rewrite func([]byte) ([]byte, error)) error {
+	m := t.m
+	for _, r := range m.events {
+		if !slices.Contains(ids, r.ObjectID) {
+			continue
+		}
 		body, err := rewrite(r.Body)
 		if err != nil {
 			return err
@@ -164,6 +231,24 @@ func (t memTx) ReplaceBodies(id string, rewrite func([]byte) ([]byte, error)) er
 		r, old := r, r.Body
 		r.Body = body
 		m.undo = append(m.undo, func() { r.Body = old })
+	}
+	return nil
+}
+
+func (t memTx) ReplaceDeadLetters(ids []string, rewrite func([]byte) ([]byte, error)) error {
+	m := t.m
+	for i := range m.dead {
+		d := &m.dead[i]
+		if !slices.ContainsFunc(ids, func(id string) bool { return id != "" && bytes.Contains(d.Body, []byte(id)) }) {
+			continue
+		}
+		body, err := rewrite(d.Body)
+		if err != nil {
+			return err
+		}
+		old := d.Body
+		d.Body = body
+		m.undo = append(m.undo, func() { m.dead[i].Body = old })
 	}
 	return nil
 }

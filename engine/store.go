@@ -40,10 +40,23 @@ type Tx interface {
 	SaveInquiry(inq *Inquiry) error
 	// AppendChange adds a change to the feed and sets c.Seq.
 	AppendChange(c *Change) error
-	// ReplaceBodies rewrites the stored body of every event of an inquiry,
-	// and of every event whose RelatedInquiryID names it, with
-	// rewrite(body), keeping each body's SHA-256 as received.
-	ReplaceBodies(inquiryID string, rewrite func([]byte) ([]byte, error)) error
+	// AddLinks records that each link's Object belongs to its Owner and
+	// returns the links that were not known before.
+	AddLinks(links []Link) (added []Link, err error)
+	// Forgetting returns how much of an object's data must be forgotten:
+	// the mode Forget gave it, or ForgetNone.
+	Forgetting(id string) (Forget, error)
+	// Forget raises the forget mode of id, and of every object that
+	// belongs to it through AddLinks' links (transitively), to at least
+	// mode. It returns the objects whose mode rose; it rewrites nothing.
+	Forget(id string, mode Forget) ([]Forgotten, error)
+	// ReplaceBodies rewrites the stored body of every event whose object
+	// is one of ids with rewrite(body), keeping each body's SHA-256 as
+	// received.
+	ReplaceBodies(ids []string, rewrite func([]byte) ([]byte, error)) error
+	// ReplaceDeadLetters rewrites, with rewrite, every dead letter whose
+	// body contains one of ids as bytes, keeping its SHA-256.
+	ReplaceDeadLetters(ids []string, rewrite func([]byte) ([]byte, error)) error
 	// AppendDeadLetter keeps an authentic body that could not be parsed.
 	AppendDeadLetter(d *DeadLetter) error
 }

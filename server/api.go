@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,11 @@ type APIConfig struct {
 	// Profiling serves Go's runtime profiles (net/http/pprof) under
 	// /debug/pprof/, behind the token like every other route.
 	Profiling bool
+	// AuditHead returns the event log's hash chain head: the last event's
+	// seq and link. GET /v1/audit/head serves it, so that an operator can
+	// keep it elsewhere and check it later with personad verify -head;
+	// when nil, the route answers 404.
+	AuditHead func(ctx context.Context) (seq int64, chain [32]byte, err error)
 }
 
 // Long-poll limits.
@@ -59,6 +65,7 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 	r.GET("/v1/inquiries/:id/events", a.auth(a.getEvents))
 	r.GET("/v1/inquiries/:id/decision", a.auth(a.waitDecision))
 	r.GET("/v1/changes", a.auth(a.changes))
+	r.GET("/v1/audit/head", a.auth(a.auditHead))
 	r.GET("/healthz", a.healthz)
 	r.GET("/metrics", a.auth(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 		cfg.Metrics.Handler().ServeHTTP(w, r)
@@ -290,6 +297,24 @@ func (a *api) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 		page = []engine.Change{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"changes": page, "next": next})
+}
+
+// auditHead answers {"seq": N, "chain": "<64 hex digits>"}: the head of
+// the event log's hash chain, seq 0 and a zero link for an empty log.
+func (a *api) auditHead(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	if a.cfg.AuditHead == nil {
+		writeError(w, http.StatusNotFound, CodeNotFound, "this server keeps no audit chain")
+		return
+	}
+	seq, chain, err := a.cfg.AuditHead(r.Context())
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Seq   int64  `json:"seq"`
+		Chain string `json:"chain"`
+	}{seq, hex.EncodeToString(chain[:])})
 }
 
 func (a *api) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {

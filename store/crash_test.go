@@ -103,7 +103,8 @@ func parseAck(line string) (id string, dup, ok bool) {
 
 // verifyAfterCrash reopens the database and checks that every acknowledged
 // event is stored exactly once, that every projection is the fold of its
-// log, and that the change feed has no gaps and chains per inquiry.
+// log, that the change feed has no gaps and chains per inquiry, and that
+// the event log's hash chain holds.
 func verifyAfterCrash(t *testing.T, path string, acked map[string]int) {
 	t.Helper()
 	db, err := store.Open(path, store.Options{})
@@ -121,6 +122,11 @@ func verifyAfterCrash(t *testing.T, path string, acked map[string]int) {
 		if stored[id] != 1 {
 			t.Errorf("acknowledged %s is stored %d times, want 1", id, stored[id])
 		}
+	}
+	if rep, err := db.Verify(ctx, engine.Policy{}, nil); err != nil {
+		t.Errorf("after kill: %v", err)
+	} else if rep.Events == 0 {
+		t.Error("after kill: the log is empty")
 	}
 }
 

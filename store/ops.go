@@ -60,6 +60,11 @@ type derived struct {
 }
 
 func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
+	// Whatever is forgotten is scrubbed before it is folded: a body put
+	// back by hand, or by an older personad, is forgotten again.
+	if err := rescrubForgotten(t); err != nil {
+		return err
+	}
 	stored, err := storedDocs(t.sql)
 	if err != nil {
 		return err
@@ -234,7 +239,11 @@ func replaceProjection(t *tx, d derived, oldDoc []byte, now time.Time, rep *Rebu
 		// The log holds a redaction the projection missed (an engine that
 		// did not know it, a damaged projection): forget the bodies now,
 		// as the ingest of the redaction would have.
-		if err := t.ReplaceBodies(d.inq.ID, engine.Scrub); err != nil {
+		rose, err := t.Forget(d.inq.ID, engine.ForgetKeepReference)
+		if err != nil {
+			return err
+		}
+		if err := engine.ForgetStored(t, rose); err != nil {
 			return err
 		}
 	}

@@ -200,7 +200,7 @@ func TestRebuildForgetsAMissedRedaction(t *testing.T) {
 		if err := tx.SaveInquiry(&unredacted); err != nil {
 			return err
 		}
-		return tx.ReplaceBodies(fixtureInquiry, func(body []byte) ([]byte, error) {
+		return tx.ReplaceBodies([]string{fixtureInquiry}, func(body []byte) ([]byte, error) {
 			ev, err := engine.Parse(body)
 			if err != nil {
 				return nil, err

@@ -22,8 +22,14 @@ var migrationFiles embed.FS
 
 // migrationSteps are the parts of a migration that SQL cannot do: the step
 // of version v runs after migrations/v's script, in the same transaction.
-var migrationSteps = map[int]func(context.Context, *sql.Tx) error{
-	2: relateEvents,
+var migrationSteps = map[int]func(context.Context, *sql.Tx, Options) error{
+	2: func(ctx context.Context, tx *sql.Tx, _ Options) error { return relateEvents(ctx, tx) },
+	4: func(ctx context.Context, tx *sql.Tx, o Options) error {
+		if err := linkExisting(ctx, tx, o.Policy); err != nil {
+			return err
+		}
+		return chainExisting(ctx, tx)
+	},
 }
 
 // relateEvents fills in related_inquiry_id for the events stored before
@@ -167,7 +173,7 @@ func (h header) check(path string, latest int) error {
 // prepareSchema checks an opened file and migrates it to the latest
 // schema in one IMMEDIATE transaction, which also proves that no other
 // process holds the write lock.
-func prepareSchema(db *sql.DB, path string) error {
+func prepareSchema(db *sql.DB, path string, o Options) error {
 	ctx := context.Background()
 	scripts, err := migrations()
 	if err != nil {
@@ -199,7 +205,7 @@ func prepareSchema(db *sql.DB, path string) error {
 			return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
 		}
 		if step := migrationSteps[v]; step != nil {
-			if err := step(ctx, tx); err != nil {
+			if err := step(ctx, tx, o); err != nil {
 				return fmt.Errorf("store: %s: migration to schema version %d: %w", path, v, err)
 			}
 		}

@@ -53,8 +53,14 @@ type Options struct {
 	// Litestream) delays a checkpoint: the one before acknowledging waits
 	// for it up to BusyTimeout, and every other attempt gives up at once
 	// rather than stall the writer; it is retried every 100 ms until it
-	// completes.
+	// completes. DB.ForgetOverdue says how late it is.
 	ForgetWithin time.Duration
+	// OnForgetOverdue, when set, is called by the writer once each time the
+	// WAL still holds scrubbed-away bodies past ForgetWithin (with a zero
+	// ForgetWithin: when the checkpoint before acknowledging could not
+	// complete), and again only after a checkpoint completed and a later
+	// scrub is overdue in turn. It must not block.
+	OnForgetOverdue func()
 }
 
 // Defaults for Options.
@@ -96,7 +102,7 @@ func Open(path string, opts Options) (*DB, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
-	if err := prepareSchema(w, path); err != nil {
+	if err := prepareSchema(w, path, opts); err != nil {
 		w.Close()
 		return nil, err
 	}

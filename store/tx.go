@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -23,8 +22,14 @@ const (
 	sInsertInquiry
 	sUpdateInquiry
 	sAppendChange
-	sInquiryBodies
+	sObjectBodies
 	sSetBody
+	sAddLink
+	sForgetting
+	sSubtree
+	sForget
+	sDeadLettersNaming
+	sSetDeadLetterBody
 	sAppendDeadLetter
 	sDataVersion
 	sSavepoint
@@ -41,8 +46,9 @@ var writerSQL = [numStmts]string{
 	sFindEvent: `SELECT seq, outcome FROM events WHERE event_id = ?`,
 	sRecordDelivery: `UPDATE events SET deliveries = deliveries + 1, attempts_made = max(attempts_made, ?)
 		WHERE seq = ?`,
-	sAppendEvent: `INSERT INTO events (event_id, name, object_type, object_id, related_inquiry_id, created_at,
-		received_at, attempts_made, deliveries, outcome, sha256, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	sAppendEvent: `INSERT INTO events (seq, event_id, name, object_type, object_id, related_inquiry_id, created_at,
+		received_at, attempts_made, deliveries, outcome, sha256, body, chain)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	sInquiryEvents: `SELECT ` + recordColumns + ` FROM events
 		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
 	sInquiry: `SELECT doc FROM inquiries WHERE id = ?`,
@@ -57,14 +63,24 @@ var writerSQL = [numStmts]string{
 		anomalies = ?6, doc = ?7 WHERE id = ?1`,
 	sAppendChange: `INSERT INTO changes (inquiry_id, event_id, from_status, to_status, decision, redacted, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-	sInquiryBodies: `SELECT seq, body FROM events WHERE object_type = 'inquiry' AND object_id = ?1
-		UNION ALL SELECT seq, body FROM events WHERE related_inquiry_id = ?1`,
-	sSetBody:          `UPDATE events SET body = ? WHERE seq = ?`,
-	sAppendDeadLetter: `INSERT INTO dead_letters (received_at, reason, sha256, body) VALUES (?, ?, ?, ?)`,
-	sDataVersion:      `PRAGMA data_version`,
-	sSavepoint:        `SAVEPOINT update_fn`,
-	sRelease:          `RELEASE update_fn`,
-	sRollbackTo:       `ROLLBACK TO update_fn`,
+	sObjectBodies: `SELECT seq, body FROM events WHERE object_id = ?`,
+	sAddLink:      `INSERT OR IGNORE INTO links (object_id, owner_id) VALUES (?, ?)`,
+	sForgetting:   `SELECT mode FROM forgotten WHERE id = ?`,
+	// sSubtree returns ?1 and every object that belongs to it, transitively,
+	// whose forget mode is below ?2. UNION ends cycles.
+	sSubtree: `WITH RECURSIVE subtree(id) AS (
+			SELECT ?1 UNION SELECT l.object_id FROM links l JOIN subtree s ON l.owner_id = s.id)
+		SELECT id FROM subtree WHERE coalesce((SELECT mode FROM forgotten f WHERE f.id = subtree.id), 0) < ?2`,
+	sForget: `INSERT INTO forgotten (id, mode, at) VALUES (?1, ?2, ?3)
+		ON CONFLICT (id) DO UPDATE SET mode = max(mode, excluded.mode)`,
+	sDeadLettersNaming: `SELECT seq, body FROM dead_letters WHERE instr(body, CAST(? AS BLOB)) > 0`,
+	sSetDeadLetterBody: `UPDATE dead_letters SET body = ? WHERE seq = ?`,
+	sSetBody:           `UPDATE events SET body = ? WHERE seq = ?`,
+	sAppendDeadLetter:  `INSERT INTO dead_letters (received_at, reason, sha256, body) VALUES (?, ?, ?, ?)`,
+	sDataVersion:       `PRAGMA data_version`,
+	sSavepoint:         `SAVEPOINT update_fn`,
+	sRelease:           `RELEASE update_fn`,
+	sRollbackTo:        `ROLLBACK TO update_fn`,
 }
 
 // statements are prepared once on the writer connection.
@@ -97,11 +113,20 @@ type tx struct {
 	stmts    *statements
 	bound    [numStmts]*sql.Stmt // stmts bound to sql, on first use
 	cache    *projections
-	scrubbed bool // ReplaceBodies ran
+	scrubbed bool      // ReplaceBodies ran
+	head     ChainHead // the last event's seq and link, AppendEvent's included
 }
 
 func (t *tx) stmt(id stmtID) *sql.Stmt {
 	if t.bound[id] == nil {
+		if t.stmts == nil { // a migration's transaction: prepare on it
+			st, err := t.sql.Prepare(writerSQL[id])
+			if err != nil {
+				panic(fmt.Sprintf("store: prepare %q: %v", writerSQL[id], err)) // writerSQL is fixed
+			}
+			t.bound[id] = st
+			return st
+		}
 		t.bound[id] = t.sql.Stmt(t.stmts[id])
 	}
 	return t.bound[id]
@@ -127,19 +152,24 @@ func (t *tx) RecordDelivery(eventID string, attemptsMade int) (engine.Outcome, b
 	return engine.Outcome(outcome), true, nil
 }
 
-// AppendEvent implements engine.Tx.
+// AppendEvent implements engine.Tx. The event takes the seq after the
+// head's and the chain link that follows from the head's (see chainLink);
+// the writer keeps the head, so no query reads it back.
 func (t *tx) AppendEvent(rec *engine.Record) error {
-	res, err := t.stmt(sAppendEvent).Exec(rec.EventID, rec.Name, rec.ObjectType, rec.ObjectID,
-		nullString(rec.RelatedInquiryID), rec.CreatedAt.UnixMilli(), rec.ReceivedAt.UnixMilli(), rec.AttemptsMade, rec.Deliveries,
-		string(rec.Outcome), rec.SHA256[:], blob(rec.Body))
+	seq, received := t.head.Seq+1, rec.ReceivedAt.UnixMilli()
+	link := chainLink(t.head.Chain, seq, rec.EventID, rec.SHA256, received)
+	_, err := t.stmt(sAppendEvent).Exec(seq, rec.EventID, rec.Name, rec.ObjectType, rec.ObjectID,
+		nullString(rec.RelatedInquiryID), rec.CreatedAt.UnixMilli(), received, rec.AttemptsMade, rec.Deliveries,
+		string(rec.Outcome), rec.SHA256[:], blob(rec.Body), link[:])
 	if isUniqueViolation(err) {
 		return fmt.Errorf("store: event %s already stored", rec.EventID)
 	}
 	if err != nil {
 		return unavailable("append event", err)
 	}
-	rec.Seq, err = res.LastInsertId()
-	return err
+	t.head = ChainHead{Seq: seq, Chain: link}
+	rec.Seq = seq
+	return nil
 }
 
 // InquiryEvents implements engine.Tx.
@@ -210,49 +240,6 @@ func (t *tx) AppendChange(c *engine.Change) error {
 	}
 	c.Seq, err = res.LastInsertId()
 	return err
-}
-
-// ReplaceBodies implements engine.Tx. The old bytes are zeroed in the
-// database pages (secure_delete) and, once the batch commits, the writer
-// checkpoints and truncates the WAL.
-func (t *tx) ReplaceBodies(inquiryID string, rewrite func([]byte) ([]byte, error)) error {
-	type stored struct {
-		seq  int64
-		body []byte
-	}
-	rows, err := t.stmt(sInquiryBodies).Query(inquiryID)
-	if err != nil {
-		return unavailable("read bodies", err)
-	}
-	var all []stored
-	for rows.Next() {
-		var s stored
-		if err := rows.Scan(&s.seq, &s.body); err != nil {
-			rows.Close()
-			return unavailable("read bodies", err)
-		}
-		all = append(all, s)
-	}
-	if err := rows.Close(); err != nil {
-		return unavailable("read bodies", err)
-	}
-	if err := rows.Err(); err != nil {
-		return unavailable("read bodies", err)
-	}
-	for _, s := range all {
-		body, err := rewrite(s.body)
-		if err != nil {
-			return fmt.Errorf("store: rewrite body of event #%d: %w", s.seq, err)
-		}
-		if bytes.Equal(body, s.body) {
-			continue
-		}
-		if _, err := t.stmt(sSetBody).Exec(blob(body), s.seq); err != nil {
-			return unavailable("replace body", err)
-		}
-		t.scrubbed = true
-	}
-	return nil
 }
 
 // AppendDeadLetter implements engine.Tx.

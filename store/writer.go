@@ -65,9 +65,26 @@ type writer struct {
 
 	batches, updates atomic.Int64 // committed or not, for tests and metrics
 
+	// head is the hash chain's head as of the last committed batch, valid
+	// while the connection's data_version is headAt. Reading it once costs
+	// AppendEvent no query; a batch reads it again, in its transaction, at
+	// the first batch (headKnown false), after a batch that failed, and
+	// after another process committed. Owned by the loop goroutine.
+	head      ChainHead
+	headAt    int64
+	headKnown bool
+
+	// forgetDeadline is when the WAL had to have lost the old bodies of
+	// the first scrub no checkpoint has folded in yet, in unix nanoseconds,
+	// or 0. Unlike forgetBy it does not move with the retries. Written by
+	// the loop goroutine, read by DB.ForgetOverdue.
+	forgetDeadline atomic.Int64
+	onOverdue      func() // Options.OnForgetOverdue, or nil
+
 	// Owned by the loop goroutine.
-	forgetBy time.Time // zero, or when the WAL must have lost the old bodies a committed batch rewrote
-	scrubbed bool      // the last committed batch rewrote bodies
+	forgetBy     time.Time // zero, or when the WAL must have lost the old bodies a committed batch rewrote
+	scrubbed     bool      // the last committed batch rewrote bodies
+	overdueNoted bool      // onOverdue was called for the current forgetDeadline
 }
 
 // newWriter starts the writer; with checkpointDue, the checkpoint that
@@ -78,9 +95,11 @@ func newWriter(db *sql.DB, o Options, checkpointDue bool) (*writer, error) {
 		return nil, err
 	}
 	w := &writer{db: db, stmts: stmts, cache: newProjections(), maxBatch: o.MaxBatch, onBatch: o.OnBatch,
-		forget: o.ForgetWithin, busy: o.BusyTimeout, queue: make(chan *request, 4*o.MaxBatch), exited: make(chan struct{})}
+		forget: o.ForgetWithin, busy: o.BusyTimeout, queue: make(chan *request, 4*o.MaxBatch), exited: make(chan struct{}),
+		onOverdue: o.OnForgetOverdue}
 	if checkpointDue {
 		w.forgetBy = time.Now()
+		w.forgetDeadline.Store(w.forgetBy.Add(w.forget).UnixNano())
 	}
 	go w.loop()
 	return w, nil
@@ -191,6 +210,9 @@ func (w *writer) commit(batch []*request) {
 	w.batches.Add(1)
 	w.updates.Add(int64(len(live)))
 	errs, batchErr := w.run(live)
+	if batchErr == nil && w.scrubbed && w.forgetDeadline.Load() == 0 {
+		w.forgetDeadline.Store(time.Now().Add(w.forget).UnixNano())
+	}
 	if w.onBatch != nil {
 		w.onBatch(len(live))
 	}
@@ -248,6 +270,7 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 	abort := func(op string, err error) (bool, error) {
 		sqlTx.Rollback()
 		w.cache.reset()
+		w.headKnown = false
 		return false, unavailable(op, err)
 	}
 	var version int64
@@ -255,6 +278,15 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 		return abort("data version", err)
 	}
 	w.cache.validate(version)
+	if !w.headKnown || version != w.headAt {
+		// A hand-made last row without a link is chained from the zero
+		// link: Verify reports the break there.
+		if w.head, _, err = readHead(context.Background(), sqlTx); err != nil {
+			return abort("read chain head", err)
+		}
+		w.headAt, w.headKnown = version, true
+	}
+	t.head = w.head // w.head stays the batch's start until the commit
 	savepoints := !optimistic && len(live) > 1
 	for i, r := range live {
 		if savepoints {
@@ -262,7 +294,7 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 				return abort("savepoint", err)
 			}
 		}
-		scrubbed := t.scrubbed
+		scrubbed, head := t.scrubbed, t.head
 		w.cache.startFn()
 		errs[i] = call(r.fn, t)
 		if errs[i] == nil {
@@ -278,7 +310,7 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 			w.cache.reset()
 			return true, nil
 		}
-		t.scrubbed = scrubbed
+		t.scrubbed, t.head = scrubbed, head
 		w.cache.rollBackFn()
 		if _, err := t.stmt(sRollbackTo).Exec(); err != nil { // the transaction itself is gone
 			return abort("roll back to savepoint", err)
@@ -289,8 +321,10 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 	}
 	if err := sqlTx.Commit(); err != nil {
 		w.cache.reset()
+		w.headKnown = false // kept or not, the next batch reads what is
 		return false, unavailable("commit", err)
 	}
+	w.head = t.head
 	w.scrubbed = t.scrubbed
 	if t.scrubbed && w.forgetBy.IsZero() {
 		w.forgetBy = time.Now().Add(w.forget)
@@ -315,7 +349,7 @@ func call(fn func(*tx) error, t *tx) (err error) {
 // the checkpoint waits for such readers up to the busy timeout; without,
 // it gives up at once, so that a long-lived reader (a backup, Litestream)
 // never stalls the writer. An incomplete checkpoint is retried 100 ms
-// later.
+// later; the first one that fails past forgetDeadline calls onOverdue.
 func (w *writer) checkpoint(wait bool) {
 	timeout := time.Duration(0)
 	if wait {
@@ -323,10 +357,36 @@ func (w *writer) checkpoint(wait bool) {
 	}
 	done, err := checkpointWAL(w.db, timeout, w.busy)
 	if err != nil || !done {
-		w.forgetBy = time.Now().Add(checkpointRetry)
+		now := time.Now()
+		w.forgetBy = now.Add(checkpointRetry)
+		if d := w.forgetDeadline.Load(); d != 0 && now.UnixNano() >= d && !w.overdueNoted {
+			w.overdueNoted = true
+			if w.onOverdue != nil {
+				w.onOverdue()
+			}
+		}
 		return
 	}
 	w.forgetBy = time.Time{}
+	w.forgetDeadline.Store(0)
+	w.overdueNoted = false
+}
+
+// ForgetOverdue returns how long ago the WAL should have lost the old
+// bodies a redaction or Retain scrubbed (Options.ForgetWithin after the
+// first scrub the WAL still holds), or 0 when nothing is overdue: none is
+// pending, the deadline is still ahead, or the DB is read-only. A reader
+// holding an old snapshot (a backup, Litestream) is what keeps it above 0.
+// It is safe for concurrent use.
+func (db *DB) ForgetOverdue() time.Duration {
+	if db.writer == nil {
+		return 0
+	}
+	d := db.writer.forgetDeadline.Load()
+	if d == 0 {
+		return 0
+	}
+	return max(0, time.Since(time.Unix(0, d)))
 }
 
 // checkpointWAL runs a TRUNCATE checkpoint on db's one connection, waiting

@@ -39,6 +39,8 @@ var commands = []commandInfo{
 	{"inquiry", "print an inquiry's projection from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o} }},
 	{"events", "print an inquiry's event history from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o, events: true} }},
 	{"rebuild", "re-derive every projection from the event log", func(o, e io.Writer) command { return &rebuildCommand{stdout: o} }},
+	{"retain", "scrub personal data from old event bodies, keeping the log skeleton", func(o, e io.Writer) command { return &retainCommand{stdout: o, stderr: e} }},
+	{"verify", "check the event log's hash chain and every projection", func(o, e io.Writer) command { return &verifyCommand{stdout: o} }},
 	{"graph", "print the inquiry lifecycle graph", func(o, e io.Writer) command { return &graphCommand{stdout: o} }},
 	{"version", "print the version", func(o, e io.Writer) command { return &versionCommand{stdout: o} }},
 }

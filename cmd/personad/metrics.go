@@ -11,8 +11,8 @@ import (
 	"github.com/personad/personad/store"
 )
 
-// registerStoreMetrics adds what only the store knows: database size and
-// inquiries by status, read when Prometheus scrapes.
+// registerStoreMetrics adds what only the store knows: database size,
+// overdue forgetting and inquiries by status, read when Prometheus scrapes.
 func registerStoreMetrics(m *server.Metrics, db *store.DB) {
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "personad_database_bytes",
@@ -26,6 +26,10 @@ func registerStoreMetrics(m *server.Metrics, db *store.DB) {
 		}
 		return float64(st.Bytes)
 	}))
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "personad_forget_overdue_seconds",
+		Help: "How long past -forget-within the WAL has still held bodies a redaction or retention scrubbed away (a reader holding an old snapshot keeps it from being truncated); 0 when nothing is overdue.",
+	}, func() float64 { return db.ForgetOverdue().Seconds() }))
 	m.Registry.MustRegister(&statusCollector{db: db, desc: prometheus.NewDesc(
 		"personad_inquiries", "Inquiries by status.", []string{"status"}, nil)})
 }

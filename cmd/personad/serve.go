@@ -35,6 +35,7 @@ type Serve struct {
 	AutoDecide     bool
 	Synchronous    string
 	ForgetWithin   time.Duration
+	RetainBodies   time.Duration // 0: keep bodies as received
 	AllowIPs       []netip.Prefix
 	TrustedProxies []netip.Prefix
 	LogFormat      string
@@ -51,6 +52,7 @@ type Serve struct {
 	serveErr chan error
 	wg       sync.WaitGroup
 	stopping context.CancelFunc
+	retainer *background // the retention loop; nil without -retain-bodies
 }
 
 // NewServe returns a Serve that writes logs to stderr.
@@ -76,6 +78,7 @@ func (s *Serve) ParseFlags(args []string) error {
 	fs.BoolVar(&s.AutoDecide, "auto-decide", false, "decide locally: completed ⇒ approved, failed ⇒ declined")
 	fs.StringVar(&s.Synchronous, "synchronous", "full", "full: acknowledged events survive power loss; normal: faster, may lose the last acknowledged events on power loss")
 	fs.DurationVar(&s.ForgetWithin, "forget-within", time.Second, "after a redaction, how long the WAL may keep the old bodies (0: checkpoint before acknowledging it)")
+	fs.DurationVar(&s.RetainBodies, "retain-bodies", 0, "scrub personal data, in the background, from the bodies of events received longer ago than this, e.g. 2160h, keeping ids, statuses, timestamps, SHA-256 and every projection (0: keep bodies as received)")
 	secretsFile := fs.String("webhook-secrets-file", "", "file with webhook secrets, one per line or comma-separated (else $"+envSecrets+")")
 	tokenFile := fs.String("api-token-file", "", "file holding the query API bearer token (else $"+envAPIToken+")")
 	allow := fs.String("allow-ips", "", "comma-separated CIDRs allowed to post webhooks (default: any)")
@@ -97,6 +100,9 @@ func (s *Serve) ParseFlags(args []string) error {
 	}
 	if s.ForgetWithin < 0 {
 		return withHint(fmt.Errorf("-forget-within %v is negative", s.ForgetWithin), "-forget-within 1s (or 0)")
+	}
+	if s.RetainBodies < 0 {
+		return withHint(fmt.Errorf("-retain-bodies %v is negative", s.RetainBodies), "-retain-bodies 2160h (90 days; 0 keeps bodies)")
 	}
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		return withHint(fmt.Errorf("unknown -log-format %q", s.LogFormat), "-log-format text (or json)")
@@ -204,7 +210,10 @@ func (s *Serve) Start() error {
 	policy := engine.Policy{AutoDecide: s.AutoDecide}
 	metrics := server.NewMetrics()
 	db, err := store.Open(s.DBPath, store.Options{Synchronous: s.Synchronous, Policy: policy,
-		OnBatch: metrics.ObserveBatch, ForgetWithin: s.ForgetWithin})
+		OnBatch: metrics.ObserveBatch, ForgetWithin: s.ForgetWithin, OnForgetOverdue: func() {
+			s.logger.Warn("the WAL still holds scrubbed-away data past -forget-within; a reader (backup, Litestream?) is holding an old snapshot",
+				"forget_within", s.ForgetWithin)
+		}})
 	if err != nil {
 		return err
 	}
@@ -226,7 +235,11 @@ func (s *Serve) Start() error {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"error":{"code":"not_found","message":"webhooks are posted to `+server.WebhookPath+`"}}`+"\n")
 	})
-	api := server.NewAPIHandler(server.APIConfig{Engine: eng, Token: s.apiToken, Logger: s.logger, Metrics: metrics, Profiling: s.Pprof})
+	api := server.NewAPIHandler(server.APIConfig{Engine: eng, Token: s.apiToken, Logger: s.logger, Metrics: metrics, Profiling: s.Pprof,
+		AuditHead: func(ctx context.Context) (int64, [32]byte, error) {
+			h, err := db.Head(ctx)
+			return h.Seq, h.Chain, err
+		}})
 
 	if s.webLn, err = net.Listen("tcp", s.Listen); err != nil {
 		db.Close()
@@ -260,7 +273,10 @@ func (s *Serve) Start() error {
 	}
 	s.logger.Info("personad serving", "version", Version(), "db", s.DBPath, "webhooks", s.webLn.Addr().String(),
 		"api", s.apiLn.Addr().String(), "synchronous", s.Synchronous, "auto_decide", s.AutoDecide,
-		"secrets", len(s.secrets), "api_token", s.apiToken != "")
+		"secrets", len(s.secrets), "api_token", s.apiToken != "", "retain_bodies", s.RetainBodies)
+	if s.RetainBodies > 0 {
+		s.retainer = goBackground(func(ctx context.Context) { retainLoop(ctx, db, s.RetainBodies, s.logger) })
+	}
 	return nil
 }
 
@@ -270,9 +286,11 @@ func (s *Serve) WebhookAddr() string { return s.webLn.Addr().String() }
 // APIAddr returns the query API's bound address.
 func (s *Serve) APIAddr() string { return s.apiLn.Addr().String() }
 
-// Close stops accepting connections, lets in-flight requests finish (up to
-// the deadline of ctx) and closes the database.
+// Close stops accepting connections and the retention loop, lets in-flight
+// requests and retention's current chunk finish (up to the deadline of
+// ctx, for requests) and closes the database.
 func (s *Serve) Close(ctx context.Context) error {
+	s.retainer.cancel() // a retention pass ends after its current chunk
 	var errs []error
 	for _, srv := range []*http.Server{s.webhook, s.api} {
 		if srv != nil {
@@ -283,6 +301,7 @@ func (s *Serve) Close(ctx context.Context) error {
 	if s.stopping != nil {
 		s.stopping()
 	}
+	s.retainer.wait()
 	if s.db != nil {
 		errs = append(errs, s.db.Close())
 	}

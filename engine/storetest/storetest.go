@@ -5,11 +5,13 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -29,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"Projections", testProjections},
 		{"ChangeFeed", testChangeFeed},
 		{"ReplaceBodies", testReplaceBodies},
+		{"Forget", testForget},
+		{"ReplaceDeadLetters", testReplaceDeadLetters},
 		{"Listing", testListing},
 		{"IngestHistoryOutOfOrder", testIngestHistoryOutOfOrder},
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
@@ -70,11 +74,11 @@ func record(eventID, inquiryID string, at time.Time) *engine.Record {
 // related returns an inquiry-session event that belongs to inquiryID.
 func related(eventID, inquiryID string, at time.Time) *engine.Record {
 	body := fmt.Appendf(nil, `{"data":{"type":"event","id":%q,"attributes":{"name":"inquiry-session.started",`+
-		`"created-at":%q,"payload":{"data":{"type":"inquiry-session","id":"iqse_1","attributes":{"status":"active",`+
+		`"created-at":%q,"payload":{"data":{"type":"inquiry-session","id":"iqse_%s","attributes":{"status":"active",`+
 		`"ip-address":"192.0.2.4"},"relationships":{"inquiry":{"data":{"type":"inquiry","id":%q}}}}}}}}`,
-		eventID, at.Format(engine.TimeFormat), inquiryID)
+		eventID, at.Format(engine.TimeFormat), eventID, inquiryID)
 	return &engine.Record{
-		EventID: eventID, Name: "inquiry-session.started", ObjectType: "inquiry-session", ObjectID: "iqse_1",
+		EventID: eventID, Name: "inquiry-session.started", ObjectType: "inquiry-session", ObjectID: "iqse_" + eventID,
 		RelatedInquiryID: inquiryID, CreatedAt: at, ReceivedAt: at.Add(time.Second), AttemptsMade: 1, Deliveries: 1,
 		Body: body, SHA256: sha256.Sum256(body), Outcome: engine.OutcomeUnknown,
 	}
@@ -272,7 +276,7 @@ func testReplaceBodies(t *testing.T, s engine.Store) {
 				return err
 			}
 		}
-		return tx.ReplaceBodies("inq_r", engine.Scrub)
+		return tx.ReplaceBodies([]string{"inq_r", session.ObjectID}, engine.Scrub)
 	})
 	recs, err := s.RelatedEvents(ctx, "inq_r")
 	if err != nil {
@@ -469,5 +473,134 @@ func testConcurrentDuplicates(t *testing.T, s engine.Store) {
 	}
 	if recs[0].AttemptsMade != 4 {
 		t.Errorf("attempts made = %d, want the highest seen, 4", recs[0].AttemptsMade)
+	}
+}
+
+func testForget(t *testing.T, s engine.Store) {
+	// act_1 ← inq_1 ← ver_1, ver_2; inq_2 ← ver_3; a cycle ver_2 ↔ inq_1
+	// must not loop.
+	links := []engine.Link{
+		{Object: "inq_1", Owner: "act_1"}, {Object: "ver_1", Owner: "inq_1"}, {Object: "ver_2", Owner: "inq_1"},
+		{Object: "inq_1", Owner: "ver_2"}, {Object: "ver_3", Owner: "inq_2"},
+	}
+	update(t, s, func(tx engine.Tx) error {
+		added, err := tx.AddLinks(links)
+		if err != nil {
+			return err
+		}
+		if len(added) != len(links) {
+			return fmt.Errorf("AddLinks added %v, want all %d", added, len(links))
+		}
+		if added, err = tx.AddLinks(links[:2]); err != nil || len(added) != 0 {
+			return fmt.Errorf("AddLinks of known links added %v (%v), want none", added, err)
+		}
+		return nil
+	})
+	forget := func(id string, mode engine.Forget) []string {
+		t.Helper()
+		var ids []string
+		update(t, s, func(tx engine.Tx) error {
+			rose, err := tx.Forget(id, mode)
+			ids = ids[:0]
+			for _, f := range rose {
+				if f.Mode != mode {
+					return fmt.Errorf("Forget(%s) gave %s mode %d, want %d", id, f.ID, f.Mode, mode)
+				}
+				ids = append(ids, f.ID)
+			}
+			return err
+		})
+		slices.Sort(ids)
+		return ids
+	}
+	if got, want := forget("inq_1", engine.ForgetKeepReference), []string{"inq_1", "ver_1", "ver_2"}; !slices.Equal(got, want) {
+		t.Errorf("Forget(inq_1) rose %v, want %v", got, want)
+	}
+	if got := forget("inq_1", engine.ForgetKeepReference); len(got) != 0 {
+		t.Errorf("Forget(inq_1) again rose %v, want none", got)
+	}
+	if got, want := forget("act_1", engine.ForgetAll), []string{"act_1", "inq_1", "ver_1", "ver_2"}; !slices.Equal(got, want) {
+		t.Errorf("Forget(act_1) rose %v, want %v", got, want)
+	}
+	if got := forget("inq_1", engine.ForgetKeepReference); len(got) != 0 {
+		t.Errorf("a lower mode rose %v, want none", got)
+	}
+	update(t, s, func(tx engine.Tx) error {
+		for id, want := range map[string]engine.Forget{"ver_1": engine.ForgetAll, "inq_2": engine.ForgetNone, "ver_3": engine.ForgetNone} {
+			if got, err := tx.Forgetting(id); err != nil || got != want {
+				return fmt.Errorf("Forgetting(%s) = %d, %v; want %d", id, got, err, want)
+			}
+		}
+		return nil
+	})
+	// A failed update keeps neither its links nor what it forgot.
+	boom := errors.New("boom")
+	if err := s.Update(ctx, func(tx engine.Tx) error {
+		if _, err := tx.AddLinks([]engine.Link{{Object: "ver_9", Owner: "inq_2"}}); err != nil {
+			return err
+		}
+		if _, err := tx.Forget("inq_2", engine.ForgetAll); err != nil {
+			return err
+		}
+		return boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("Update = %v, want boom", err)
+	}
+	if got, want := forget("inq_2", engine.ForgetKeepReference), []string{"inq_2", "ver_3"}; !slices.Equal(got, want) {
+		t.Errorf("after a failed update, Forget(inq_2) rose %v, want %v", got, want)
+	}
+}
+
+func testReplaceDeadLetters(t *testing.T, s engine.Store) {
+	bodies := [][]byte{
+		[]byte(`{"inquiry": "inq_dead1", "name": "Jane Doe"}`),
+		[]byte(`not json inq_dead1 Jane Doe`),
+		[]byte(`{"inquiry": "inq_other", "name": "John Roe"}`),
+	}
+	update(t, s, func(tx engine.Tx) error {
+		for _, b := range bodies {
+			if err := tx.AppendDeadLetter(&engine.DeadLetter{ReceivedAt: t0, Body: b, SHA256: sha256.Sum256(b), Reason: "test"}); err != nil {
+				return err
+			}
+		}
+		return tx.ReplaceDeadLetters([]string{"inq_dead1"}, engine.ScrubDeadLetter)
+	})
+	lister, ok := s.(interface {
+		DeadLetters(context.Context, int) ([]engine.DeadLetter, error)
+	})
+	if !ok {
+		mem, ok := s.(*engine.MemoryStore)
+		if !ok {
+			t.Fatalf("%T lists no dead letters: give it DeadLetters(ctx, limit)", s)
+		}
+		checkDeadLetters(t, mem.DeadLetters(), bodies)
+		return
+	}
+	got, err := lister.DeadLetters(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDeadLetters(t, got, bodies)
+}
+
+func checkDeadLetters(t *testing.T, got []engine.DeadLetter, orig [][]byte) {
+	t.Helper()
+	if len(got) != len(orig) {
+		t.Fatalf("%d dead letters, want %d", len(got), len(orig))
+	}
+	slices.SortFunc(got, func(a, b engine.DeadLetter) int { return cmp.Compare(a.Seq, b.Seq) })
+	for i, d := range got {
+		if d.SHA256 != sha256.Sum256(orig[i]) {
+			t.Errorf("dead letter %d: SHA-256 not kept", i)
+		}
+	}
+	if bytes.Contains(got[0].Body, []byte("Jane")) || !json.Valid(got[0].Body) {
+		t.Errorf("JSON dead letter naming the id not scrubbed: %s", got[0].Body)
+	}
+	if string(got[1].Body) != "null" {
+		t.Errorf("non-JSON dead letter naming the id = %q, want null", got[1].Body)
+	}
+	if !bytes.Equal(got[2].Body, orig[2]) {
+		t.Errorf("dead letter of another inquiry was touched: %s", got[2].Body)
 	}
 }

@@ -1,0 +1,245 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/personad/personad/engine"
+)
+
+// AddLinks implements engine.Tx. Most links of a delivery are known
+// already (an inquiry lists the same verifications on every event): an
+// INSERT OR IGNORE that changes no row writes nothing.
+func (t *tx) AddLinks(links []engine.Link) ([]engine.Link, error) {
+	var added []engine.Link
+	for _, l := range links {
+		res, err := t.stmt(sAddLink).Exec(l.Object, l.Owner)
+		if err != nil {
+			return nil, unavailable("add link", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, unavailable("add link", err)
+		} else if n > 0 {
+			added = append(added, l)
+		}
+	}
+	return added, nil
+}
+
+// Forgetting implements engine.Tx.
+func (t *tx) Forgetting(id string) (engine.Forget, error) {
+	var mode int
+	err := t.stmt(sForgetting).QueryRow(id).Scan(&mode)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return engine.ForgetNone, nil
+	case err != nil:
+		return engine.ForgetNone, unavailable("read forgotten", err)
+	}
+	return engine.Forget(mode), nil
+}
+
+// Forget implements engine.Tx: one recursive query finds id and every
+// object that belongs to it, and each whose mode is lower is raised.
+func (t *tx) Forget(id string, mode engine.Forget) ([]engine.Forgotten, error) {
+	rows, err := t.stmt(sSubtree).Query(id, int(mode))
+	if err != nil {
+		return nil, unavailable("read links", err)
+	}
+	var rose []engine.Forgotten
+	for rows.Next() {
+		var f engine.Forgotten
+		if err := rows.Scan(&f.ID); err != nil {
+			rows.Close()
+			return nil, unavailable("read links", err)
+		}
+		f.Mode = mode
+		rose = append(rose, f)
+	}
+	if err := closeRows(rows, "read links"); err != nil {
+		return nil, err
+	}
+	now := time.Now().UnixMilli()
+	for _, f := range rose {
+		if _, err := t.stmt(sForget).Exec(f.ID, int(f.Mode), now); err != nil {
+			return nil, unavailable("forget", err)
+		}
+	}
+	return rose, nil
+}
+
+// ReplaceBodies implements engine.Tx. The old bytes are zeroed in the
+// database pages (secure_delete) and, once the batch commits, the writer
+// checkpoints and truncates the WAL.
+func (t *tx) ReplaceBodies(ids []string, rewrite func([]byte) ([]byte, error)) error {
+	for _, id := range ids {
+		if err := t.rewrite(sObjectBodies, sSetBody, "event", rewrite, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReplaceDeadLetters implements engine.Tx. Dead letters are few: each id
+// is looked for in every one of them.
+func (t *tx) ReplaceDeadLetters(ids []string, rewrite func([]byte) ([]byte, error)) error {
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if err := t.rewrite(sDeadLettersNaming, sSetDeadLetterBody, "dead letter", rewrite, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rewrite replaces, with rewrite, the body of every row that query (of
+// seq and body) returns for args, through update (of body and seq).
+func (t *tx) rewrite(query, update stmtID, what string, rewrite func([]byte) ([]byte, error), args ...any) error {
+	type stored struct {
+		seq  int64
+		body []byte
+	}
+	rows, err := t.stmt(query).Query(args...)
+	if err != nil {
+		return unavailable("read bodies", err)
+	}
+	var all []stored
+	for rows.Next() {
+		var s stored
+		if err := rows.Scan(&s.seq, &s.body); err != nil {
+			rows.Close()
+			return unavailable("read bodies", err)
+		}
+		all = append(all, s)
+	}
+	if err := closeRows(rows, "read bodies"); err != nil {
+		return err
+	}
+	for _, s := range all {
+		body, err := rewrite(s.body)
+		if err != nil {
+			return fmt.Errorf("store: rewrite body of %s #%d: %w", what, s.seq, err)
+		}
+		if bytes.Equal(body, s.body) {
+			continue
+		}
+		if _, err := t.stmt(update).Exec(blob(body), s.seq); err != nil {
+			return unavailable("replace body", err)
+		}
+		t.scrubbed = true
+	}
+	return nil
+}
+
+func closeRows(rows *sql.Rows, op string) error {
+	if err := rows.Close(); err != nil {
+		return unavailable(op, err)
+	}
+	if err := rows.Err(); err != nil {
+		return unavailable(op, err)
+	}
+	return nil
+}
+
+// rescrubForgotten scrubs again the stored bodies of every forgotten
+// object, and the dead letters naming them. Bodies scrubbed already are
+// left as they are (scrubbing is idempotent).
+func rescrubForgotten(t *tx) error {
+	rows, err := t.sql.Query(`SELECT id, mode FROM forgotten`)
+	if err != nil {
+		return unavailable("read forgotten", err)
+	}
+	var all []engine.Forgotten
+	for rows.Next() {
+		var f engine.Forgotten
+		if err := rows.Scan(&f.ID, &f.Mode); err != nil {
+			rows.Close()
+			return unavailable("read forgotten", err)
+		}
+		all = append(all, f)
+	}
+	if err := closeRows(rows, "read forgotten"); err != nil {
+		return err
+	}
+	return engine.ForgetStored(t, all)
+}
+
+// linkExisting is the Go step of schema version 4: it learns the links of
+// every event stored before it, and forgets what the engine would have
+// forgotten: what belongs to the inquiries redacted already and to the
+// redactions stored (account.redacted and the like were stored and ignored
+// before version 4). Bodies are rewritten, and the projections of the
+// inquiries whose bodies changed folded again with p, in the same
+// transaction.
+func linkExisting(ctx context.Context, sqlTx *sql.Tx, p engine.Policy) error {
+	t := &tx{sql: sqlTx, cache: newProjections()}
+	type redaction struct {
+		id   string
+		mode engine.Forget
+	}
+	var redactions []redaction
+	rows, err := sqlTx.QueryContext(ctx, `SELECT seq, body FROM events ORDER BY seq`)
+	if err != nil {
+		return err
+	}
+	var links []engine.Link
+	for rows.Next() {
+		var seq int64
+		var body []byte
+		if err := rows.Scan(&seq, &body); err != nil {
+			rows.Close()
+			return err
+		}
+		ev, err := engine.Parse(body)
+		if err != nil {
+			continue // every stored body parsed once; one that no longer does links nothing
+		}
+		links = append(links, ev.Links()...)
+		if ev.SubjectRedacted && ev.ObjectID != "" {
+			redactions = append(redactions, redaction{ev.ObjectID, engine.RedactionMode(ev)})
+		}
+	}
+	if err := closeRows(rows, "read events"); err != nil {
+		return err
+	}
+	if _, err := t.AddLinks(links); err != nil {
+		return err
+	}
+	redacted, err := redactedInquiries(ctx, sqlTx)
+	if err != nil {
+		return err
+	}
+	for id := range redacted {
+		redactions = append(redactions, redaction{id, engine.ForgetKeepReference})
+	}
+	var rose []engine.Forgotten
+	for _, r := range redactions {
+		f, err := t.Forget(r.id, r.mode)
+		if err != nil {
+			return err
+		}
+		rose = append(rose, f...)
+	}
+	if err := engine.ForgetStored(t, rose); err != nil {
+		return err
+	}
+	for _, f := range rose {
+		c, err := engine.Refold(t, f.ID, p)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			c.EventID, c.At = "", time.Now()
+			if err := t.AppendChange(c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
