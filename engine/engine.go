@@ -135,6 +135,7 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 		EventID: ev.ID, Name: ev.Name, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID,
 		RelatedInquiryID: ev.RelatedInquiryID, CreatedAt: ev.CreatedAt, ReceivedAt: d.ReceivedAt,
 		AttemptsMade: d.AttemptsMade, Deliveries: 1, Body: d.Body, SHA256: sum, Outcome: OutcomeUnknown,
+		Parts: ev.Parts,
 	}
 	rose, err := e.learn(tx, ev, d.ReceivedAt, also)
 	if err != nil {
@@ -196,14 +197,15 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 // inquiries are folded again from their scrubbed log. It returns the
 // objects whose mode rose.
 func (e *Engine) learn(tx Tx, ev *Event, at time.Time, also *[]Change) ([]Forgotten, error) {
-	added, err := tx.AddLinks(ev.Links())
+	unknown, err := tx.AddLinks(ev.OwnerLinks())
 	if err != nil {
 		return nil, err
 	}
 	var rose []Forgotten
-	for _, l := range added {
+	for _, l := range unknown {
 		// A link learned late covers what was stored early: an object
-		// that belongs to a forgotten owner is forgotten as well.
+		// that belongs to a forgotten owner is forgotten as well. (A link
+		// stored before was followed when its owner was forgotten.)
 		mode, err := tx.Forgetting(l.Owner)
 		if err != nil {
 			return nil, err
@@ -222,6 +224,25 @@ func (e *Engine) learn(tx Tx, ev *Event, at time.Time, also *[]Change) ([]Forgot
 			return nil, err
 		}
 		rose = append(rose, r...)
+	}
+	if len(ev.Parts) > 0 {
+		// An inquiry's parts are stored with this event (Record.Parts),
+		// after this: those of a forgotten inquiry are forgotten now,
+		// however late the inquiry lists them.
+		mode, err := tx.Forgetting(ev.ObjectID)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ev.Parts {
+			if mode == ForgetNone {
+				break
+			}
+			r, err := tx.Forget(p, mode)
+			if err != nil {
+				return nil, err
+			}
+			rose = append(rose, r...)
+		}
 	}
 	if err := ForgetStored(tx, rose); err != nil {
 		return nil, err

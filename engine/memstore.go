@@ -208,7 +208,11 @@ func (t memTx) Forget(id string, mode Forget) ([]Forgotten, error) {
 				}
 			})
 		}
-		for _, p := range m.parts[x] {
+		parts := m.parts[x]
+		for _, r := range m.inquiry[x] {
+			parts = append(slices.Clip(parts), r.Parts...)
+		}
+		for _, p := range parts {
 			if !seen[p] {
 				seen[p] = true
 				queue = append(queue, p)

@@ -35,6 +35,8 @@ type Event struct {
 	// Inquiry holds the payload's inquiry snapshot; it is zero unless
 	// ObjectType is "inquiry".
 	Inquiry Snapshot
+
+	ids [8]string // backing for Owners and Parts, saving their allocations
 }
 
 // Snapshot is what an inquiry event's payload says about the inquiry.
@@ -233,7 +235,7 @@ func (p *parser) object(ev *Event) error {
 	var (
 		snap    Snapshot
 		related string
-		rel     relations
+		rel     = relations{owners: ev.ids[:0:4], parts: ev.ids[4:4:8]}
 	)
 	err := p.s.object(func(key []byte) error {
 		var err error
@@ -277,6 +279,20 @@ func (p *parser) object(ev *Event) error {
 		ev.Parts = nil
 	}
 	return nil
+}
+
+// OwnerLinks returns the links from payload.data to each of its Owners.
+func (e *Event) OwnerLinks() []Link {
+	if e.ObjectID == "" || len(e.Owners) == 0 {
+		return nil
+	}
+	links := make([]Link, 0, len(e.Owners))
+	for _, o := range e.Owners {
+		if o != e.ObjectID {
+			links = append(links, Link{Object: e.ObjectID, Owner: o})
+		}
+	}
+	return links
 }
 
 // Links returns what the event says belongs to what: payload.data to each
@@ -361,42 +377,23 @@ type relations struct {
 func (p *parser) relationships(snap *Snapshot, inquiry *string, rel *relations) error {
 	var inquiryTemplate, template string
 	err := p.s.object(func(key []byte) error {
-		var (
-			refs []ref
-			err  error
-		)
+		var err error
 		switch {
 		case keyIs(key, "inquiry"):
-			if refs, err = p.relationRefs(); len(refs) > 0 {
-				*inquiry = refs[0].id
-			}
-			rel.addOwners(refs, "")
+			*inquiry, err = p.relationIDs(&rel.owners)
 		case keyIs(key, "account"):
-			if refs, err = p.relationRefs(); len(refs) > 0 {
-				snap.AccountID = refs[0].id
-			}
-			rel.addOwners(refs, "")
+			snap.AccountID, err = p.relationIDs(&rel.owners)
 		case keyIs(key, "inquiries"), keyIs(key, "accounts"), keyIs(key, "transaction"), keyIs(key, "case"):
-			refs, err = p.relationRefs()
-			rel.addOwners(refs, "")
+			_, err = p.relationIDs(&rel.owners)
 		case keyIs(key, "relatedobjects"):
-			refs, err = p.relationRefs()
-			rel.addOwners(refs, "inquiry")
-			rel.addOwners(refs, "account")
+			_, err = p.relationIDs(&rel.owners, "inquiry", "account")
 		case keyIs(key, "verifications"), keyIs(key, "reports"), keyIs(key, "sessions"),
 			keyIs(key, "documents"), keyIs(key, "selfies"):
-			refs, err = p.relationRefs()
-			for _, r := range refs {
-				rel.parts = appendID(rel.parts, r.id)
-			}
+			_, err = p.relationIDs(&rel.parts)
 		case keyIs(key, "inquirytemplate"):
-			if refs, err = p.relationRefs(); len(refs) > 0 {
-				inquiryTemplate = refs[0].id
-			}
+			inquiryTemplate, err = p.relationIDs(nil)
 		case keyIs(key, "template"):
-			if refs, err = p.relationRefs(); len(refs) > 0 {
-				template = refs[0].id
-			}
+			template, err = p.relationIDs(nil)
 		default:
 			err = p.s.skip()
 		}
@@ -409,51 +406,48 @@ func (p *parser) relationships(snap *Snapshot, inquiry *string, rel *relations) 
 	return err
 }
 
-// addOwners adds the ids of refs, of type typ only unless typ is "".
-func (r *relations) addOwners(refs []ref, typ string) {
-	for _, x := range refs {
-		if typ == "" || x.typ == typ {
-			r.owners = appendID(r.owners, x.id)
-		}
-	}
-}
-
-// ref is a resource identifier: {"type": …, "id": …}.
-type ref struct{ typ, id string }
-
-// relationRefs reads a relationship, {"data": {"type", "id"}} or
-// {"data": [{"type", "id"}, …]}, and gives its identifiers; a relationship
-// of any other shape ({} or {"data": null}) gives none. Members that are
-// not strings are skipped, never an error: Persona's schema makes most of
-// them nullable.
-func (p *parser) relationRefs() ([]ref, error) {
+// relationIDs reads a relationship, {"data": {"type", "id"}} or
+// {"data": [{"type", "id"}, …]}, appends its ids to dst (when not nil),
+// and returns the first. With types given, only identifiers of those
+// types count. A relationship of any other shape ({} or {"data": null})
+// gives none; members that are not strings are skipped, never an error:
+// Persona's schema makes most of them nullable.
+func (p *parser) relationIDs(dst *[]string, types ...string) (first string, err error) {
 	if p.s.peek() != '{' {
-		return nil, p.s.skip()
+		return "", p.s.skip()
 	}
-	var refs []ref
 	one := func() error {
 		if p.s.peek() != '{' {
 			return p.s.skip()
 		}
-		var r ref
+		var id string
+		typeOK := len(types) == 0
 		err := p.s.object(func(key []byte) error {
 			var err error
 			switch {
 			case keyIs(key, "id") && p.s.peek() == '"':
-				r.id, err = p.s.str()
-			case keyIs(key, "type") && p.s.peek() == '"':
-				r.typ, err = p.s.str()
+				id, err = p.s.str()
+			case len(types) > 0 && keyIs(key, "type") && p.s.peek() == '"':
+				var t string
+				t, err = p.s.str()
+				typeOK = slices.Contains(types, t)
 			default:
 				err = p.s.skip()
 			}
 			return err
 		})
-		if r.id != "" {
-			refs = append(refs, r)
+		if id == "" || !typeOK {
+			return err
+		}
+		if first == "" {
+			first = id
+		}
+		if dst != nil {
+			*dst = appendID(*dst, id)
 		}
 		return err
 	}
-	err := p.s.object(func(key []byte) error {
+	err = p.s.object(func(key []byte) error {
 		switch {
 		case !keyIs(key, "data"):
 			return p.s.skip()
@@ -462,7 +456,7 @@ func (p *parser) relationRefs() ([]ref, error) {
 		}
 		return one()
 	})
-	return refs, err
+	return first, err
 }
 
 func (p *parser) str(field string) (string, error) {

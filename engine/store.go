@@ -41,14 +41,18 @@ type Tx interface {
 	// AppendChange adds a change to the feed and sets c.Seq.
 	AppendChange(c *Change) error
 	// AddLinks records that each link's Object belongs to its Owner and
-	// returns the links that were not known before.
-	AddLinks(links []Link) (added []Link, err error)
+	// returns those it did not know were stored already: every new link,
+	// and maybe some known ones (a store may answer from a cache).
+	AddLinks(links []Link) (unknown []Link, err error)
 	// Forgetting returns how much of an object's data must be forgotten:
-	// the mode Forget gave it, or ForgetNone.
+	// the mode Forget gave it, or ForgetNone. Every delivery asks it, for
+	// its object and each owner its links name: it should answer a miss
+	// without I/O.
 	Forgetting(id string) (Forget, error)
 	// Forget raises the forget mode of id, and of every object that
-	// belongs to it through AddLinks' links (transitively), to at least
-	// mode. It returns the objects whose mode rose; it rewrites nothing.
+	// belongs to it (transitively) through AddLinks' links and the Parts
+	// of stored events, to at least mode. It returns the objects whose
+	// mode rose; it rewrites nothing.
 	Forget(id string, mode Forget) ([]Forgotten, error)
 	// ReplaceBodies rewrites the stored body of every event whose object
 	// is one of ids with rewrite(body), keeping each body's SHA-256 as
@@ -106,7 +110,11 @@ type Record struct {
 	Deliveries       int       // how many times it was delivered
 	Body             []byte    // as received, or scrubbed once its inquiry was redacted
 	SHA256           [32]byte  // of the body as received
-	Outcome          Outcome   // as first acknowledged; History re-derives the fold's
+	// Parts are the objects an inquiry event lists as the inquiry's own
+	// (Event.Parts): they belong to it. Stored with the event, so that
+	// the links an inquiry's every event repeats cost no other write.
+	Parts   []string
+	Outcome Outcome // as first acknowledged; History re-derives the fold's
 }
 
 // Change is one real change of an inquiry's status, decision or redacted

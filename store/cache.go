@@ -13,14 +13,26 @@ const maxCachedProjections = 20_000
 // projection goes through the writer: writes of an fn that rolls back are
 // forgotten, a failed batch empties it, and so does a commit by another
 // process, which PRAGMA data_version reveals.
+//
+// It also holds the links known to be stored, so that the links an
+// inquiry's every event repeats are inserted once, and the filter of
+// forgotten ids (nil until loaded), with the same rules.
 type projections struct {
 	m        map[string]*engine.Inquiry // nil value: known to have no projection
 	version  int64                      // data_version the entries are valid for
 	fnWrites []string                   // ids the running fn saved
+
+	links     map[engine.Link]struct{} // stored links
+	fnLinks   []engine.Link            // links the running fn inserted
+	forgotten *idFilter
 }
 
+// maxCachedLinks bounds the known-links cache (~100 bytes each); when it
+// is full it starts again empty.
+const maxCachedLinks = 100_000
+
 func newProjections() *projections {
-	return &projections{m: make(map[string]*engine.Inquiry), version: -1}
+	return &projections{m: make(map[string]*engine.Inquiry), version: -1, links: make(map[engine.Link]struct{})}
 }
 
 // get returns a copy of the cached projection; ok is false on a miss.
@@ -69,27 +81,55 @@ func (p *projections) saved(inq *engine.Inquiry) {
 	p.fnWrites = append(p.fnWrites, inq.ID)
 }
 
+// linkKnown says whether l is stored already.
+func (p *projections) linkKnown(l engine.Link) bool {
+	_, ok := p.links[l]
+	return ok
+}
+
+// linkStored caches a link the running fn inserted.
+func (p *projections) linkStored(l engine.Link) {
+	if len(p.links) >= maxCachedLinks {
+		clear(p.links)
+	}
+	p.links[l] = struct{}{}
+	p.fnLinks = append(p.fnLinks, l)
+}
+
 // startFn begins tracking the writes of the next fn.
-func (p *projections) startFn() { p.fnWrites = p.fnWrites[:0] }
+func (p *projections) startFn() {
+	p.fnWrites = p.fnWrites[:0]
+	p.fnLinks = p.fnLinks[:0]
+}
 
 // rollBackFn forgets what the rolled-back fn wrote.
 func (p *projections) rollBackFn() {
 	for _, id := range p.fnWrites {
 		delete(p.m, id)
 	}
+	for _, l := range p.fnLinks {
+		delete(p.links, l)
+	}
 	p.fnWrites = p.fnWrites[:0]
+	p.fnLinks = p.fnLinks[:0]
 }
 
 // validate empties the cache unless the database is still at version.
 func (p *projections) validate(version int64) {
 	if version != p.version {
-		clear(p.m)
+		p.clear()
 		p.version = version
 	}
 }
 
 // reset empties the cache after a batch failed.
 func (p *projections) reset() {
-	clear(p.m)
+	p.clear()
 	p.version = -1
+}
+
+func (p *projections) clear() {
+	clear(p.m)
+	clear(p.links)
+	p.forgotten = nil
 }

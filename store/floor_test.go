@@ -86,6 +86,7 @@ type folded struct {
 	rec    *engine.Record
 	after  *engine.Inquiry
 	change *engine.Change
+	links  []engine.Link // the owners the event names
 }
 
 // write makes the store writes engine.Ingest makes for w.
@@ -94,6 +95,12 @@ func (w *folded) write(tx engine.Tx) error {
 		return fmt.Errorf("event %s seen %v: %v", w.rec.EventID, seen, err)
 	}
 	if _, err := tx.Inquiry(w.after.ID); err != nil {
+		return err
+	}
+	if _, err := tx.AddLinks(w.links); err != nil {
+		return err
+	}
+	if _, err := tx.Forgetting(w.rec.ObjectID); err != nil {
 		return err
 	}
 	if err := tx.AppendEvent(w.rec); err != nil {
@@ -126,7 +133,8 @@ func foldAhead(tb testing.TB, bodies [][]byte) []*folded {
 		out[i] = &folded{
 			rec: &engine.Record{EventID: ev.ID, Name: ev.Name, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID,
 				CreatedAt: ev.CreatedAt, ReceivedAt: now, AttemptsMade: 1, Deliveries: 1, Body: body,
-				SHA256: sha256.Sum256(body), Outcome: step.Outcome},
+				SHA256: sha256.Sum256(body), Outcome: step.Outcome, Parts: ev.Parts},
+			links: ev.OwnerLinks(),
 			after: after,
 			change: &engine.Change{InquiryID: ev.ObjectID, EventID: ev.ID, FromStatus: from, ToStatus: after.Status,
 				Decision: after.Decision, Redacted: after.Redacted, At: now},

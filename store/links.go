@@ -6,34 +6,61 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/personad/personad/engine"
 )
 
-// AddLinks implements engine.Tx. Most links of a delivery are known
-// already (an inquiry lists the same verifications on every event): an
-// INSERT OR IGNORE that changes no row writes nothing.
+// AddLinks implements engine.Tx. An inquiry's every event repeats its
+// links: those the writer knows are stored cost nothing. The others are
+// kept in the transaction and inserted by flushLinks, a few per statement,
+// when the batch commits: one statement per batch rather than one per
+// delivery. Forget sees them before that.
 func (t *tx) AddLinks(links []engine.Link) ([]engine.Link, error) {
-	var added []engine.Link
+	var unknown []engine.Link
 	for _, l := range links {
-		res, err := t.stmt(sAddLink).Exec(l.Object, l.Owner)
-		if err != nil {
-			return nil, unavailable("add link", err)
+		if t.cache.linkKnown(l) {
+			continue
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, unavailable("add link", err)
-		} else if n > 0 {
-			added = append(added, l)
-		}
+		unknown = append(unknown, l)
+		t.cache.linkStored(l)
+		t.pendingLinks = append(t.pendingLinks, l)
 	}
-	return added, nil
+	return unknown, nil
 }
 
-// Forgetting implements engine.Tx.
+// maxLinksPerInsert is how many links one INSERT statement holds.
+const maxLinksPerInsert = 16
+
+// flushLinks inserts the links AddLinks kept.
+func (t *tx) flushLinks() error {
+	args := make([]any, 0, 2*min(len(t.pendingLinks), maxLinksPerInsert))
+	for i, l := range t.pendingLinks {
+		args = append(args, l.Object, l.Owner)
+		if len(args) == 2*maxLinksPerInsert || i == len(t.pendingLinks)-1 {
+			if _, err := t.stmt(sAddLink + stmtID(len(args)/2-1)).Exec(args...); err != nil {
+				return unavailable("add link", err)
+			}
+			args = args[:0]
+		}
+	}
+	t.pendingLinks = t.pendingLinks[:0]
+	return nil
+}
+
+// Forgetting implements engine.Tx. The filter answers most calls; only a
+// possible hit reads the table.
 func (t *tx) Forgetting(id string) (engine.Forget, error) {
+	f, err := t.forgottenFilter()
+	if err != nil {
+		return engine.ForgetNone, err
+	}
+	if !f.mayContain(id) {
+		return engine.ForgetNone, nil
+	}
 	var mode int
-	err := t.stmt(sForgetting).QueryRow(id).Scan(&mode)
+	err = t.stmt(sForgetting).QueryRow(id).Scan(&mode)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return engine.ForgetNone, nil
@@ -43,33 +70,115 @@ func (t *tx) Forgetting(id string) (engine.Forget, error) {
 	return engine.Forget(mode), nil
 }
 
-// Forget implements engine.Tx: one recursive query finds id and every
-// object that belongs to it, and each whose mode is lower is raised.
+// forgottenFilter returns the writer's filter of forgotten ids, loading it
+// from the table when it has none or has outgrown it.
+func (t *tx) forgottenFilter() (*idFilter, error) {
+	if f := t.cache.forgotten; f != nil && !f.full() {
+		return f, nil
+	}
+	var n int
+	if err := t.sql.QueryRow(`SELECT count(*) FROM forgotten`).Scan(&n); err != nil {
+		return nil, unavailable("count forgotten", err)
+	}
+	f := newIDFilter(2 * n)
+	rows, err := t.sql.Query(`SELECT id FROM forgotten`)
+	if err != nil {
+		return nil, unavailable("read forgotten", err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, unavailable("read forgotten", err)
+		}
+		f.add(id)
+	}
+	if err := closeRows(rows, "read forgotten"); err != nil {
+		return nil, err
+	}
+	t.cache.forgotten = f
+	return f, nil
+}
+
+// Forget implements engine.Tx. It walks the links from id, those stored
+// and those the transaction still keeps, breadth first; every object is
+// visited once, so cycles end.
 func (t *tx) Forget(id string, mode engine.Forget) ([]engine.Forgotten, error) {
-	rows, err := t.stmt(sSubtree).Query(id, int(mode))
+	filter, err := t.forgottenFilter()
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UnixMilli()
+	var rose []engine.Forgotten
+	seen := map[string]bool{id: true}
+	for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
+		x := queue[0]
+		var old int
+		switch err := t.stmt(sForgetting).QueryRow(x).Scan(&old); {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return nil, unavailable("read forgotten", err)
+		}
+		if engine.Forget(old) < mode {
+			if _, err := t.stmt(sForget).Exec(x, int(mode), now); err != nil {
+				return nil, unavailable("forget", err)
+			}
+			filter.add(x)
+			rose = append(rose, engine.Forgotten{ID: x, Mode: mode})
+		}
+		parts, err := t.linked(x)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range parts {
+			if !seen[p] {
+				seen[p] = true
+				queue = append(queue, p)
+			}
+		}
+	}
+	return rose, nil
+}
+
+// linked returns the objects that belong to owner: linked to it, stored
+// or pending, and listed in its events' parts.
+func (t *tx) linked(owner string) ([]string, error) {
+	rows, err := t.stmt(sLinked).Query(owner)
 	if err != nil {
 		return nil, unavailable("read links", err)
 	}
-	var rose []engine.Forgotten
+	var ids []string
 	for rows.Next() {
-		var f engine.Forgotten
-		if err := rows.Scan(&f.ID); err != nil {
+		var id string
+		if err := rows.Scan(&id); err != nil {
 			rows.Close()
 			return nil, unavailable("read links", err)
 		}
-		f.Mode = mode
-		rose = append(rose, f)
+		ids = append(ids, id)
 	}
 	if err := closeRows(rows, "read links"); err != nil {
 		return nil, err
 	}
-	now := time.Now().UnixMilli()
-	for _, f := range rose {
-		if _, err := t.stmt(sForget).Exec(f.ID, int(f.Mode), now); err != nil {
-			return nil, unavailable("forget", err)
+	if rows, err = t.stmt(sParts).Query(owner); err != nil {
+		return nil, unavailable("read parts", err)
+	}
+	for rows.Next() {
+		var parts string
+		if err := rows.Scan(&parts); err != nil {
+			rows.Close()
+			return nil, unavailable("read parts", err)
+		}
+		ids = append(ids, strings.Fields(parts)...)
+	}
+	if err := closeRows(rows, "read parts"); err != nil {
+		return nil, err
+	}
+	for _, l := range t.pendingLinks {
+		if l.Owner == owner {
+			ids = append(ids, l.Object)
 		}
 	}
-	return rose, nil
+	return ids, nil
 }
 
 // ReplaceBodies implements engine.Tx. The old bytes are zeroed in the
@@ -209,6 +318,9 @@ func linkExisting(ctx context.Context, sqlTx *sql.Tx, p engine.Policy) error {
 		return err
 	}
 	if _, err := t.AddLinks(links); err != nil {
+		return err
+	}
+	if err := t.flushLinks(); err != nil {
 		return err
 	}
 	redacted, err := redactedInquiries(ctx, sqlTx)

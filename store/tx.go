@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/personad/personad/engine"
@@ -24,9 +25,9 @@ const (
 	sAppendChange
 	sObjectBodies
 	sSetBody
-	sAddLink
 	sForgetting
-	sSubtree
+	sLinked
+	sParts
 	sForget
 	sDeadLettersNaming
 	sSetDeadLetterBody
@@ -35,20 +36,21 @@ const (
 	sSavepoint
 	sRelease
 	sRollbackTo
-	numStmts
+	sAddLink // INSERT of one link; sAddLink+n-1 inserts n, up to maxLinksPerInsert
+	numStmts = sAddLink + maxLinksPerInsert
 )
 
 // recordColumns are the columns scanRecords reads, in its order.
 const recordColumns = `seq, event_id, name, object_type, object_id, related_inquiry_id, created_at,
-	received_at, attempts_made, deliveries, outcome, sha256, body`
+	received_at, attempts_made, deliveries, outcome, sha256, body, parts`
 
 var writerSQL = [numStmts]string{
 	sFindEvent: `SELECT seq, outcome FROM events WHERE event_id = ?`,
 	sRecordDelivery: `UPDATE events SET deliveries = deliveries + 1, attempts_made = max(attempts_made, ?)
 		WHERE seq = ?`,
 	sAppendEvent: `INSERT INTO events (seq, event_id, name, object_type, object_id, related_inquiry_id, created_at,
-		received_at, attempts_made, deliveries, outcome, sha256, body, chain)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		received_at, attempts_made, deliveries, outcome, sha256, body, chain, parts)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	sInquiryEvents: `SELECT ` + recordColumns + ` FROM events
 		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
 	sInquiry: `SELECT doc FROM inquiries WHERE id = ?`,
@@ -64,13 +66,9 @@ var writerSQL = [numStmts]string{
 	sAppendChange: `INSERT INTO changes (inquiry_id, event_id, from_status, to_status, decision, redacted, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 	sObjectBodies: `SELECT seq, body FROM events WHERE object_id = ?`,
-	sAddLink:      `INSERT OR IGNORE INTO links (object_id, owner_id) VALUES (?, ?)`,
 	sForgetting:   `SELECT mode FROM forgotten WHERE id = ?`,
-	// sSubtree returns ?1 and every object that belongs to it, transitively,
-	// whose forget mode is below ?2. UNION ends cycles.
-	sSubtree: `WITH RECURSIVE subtree(id) AS (
-			SELECT ?1 UNION SELECT l.object_id FROM links l JOIN subtree s ON l.owner_id = s.id)
-		SELECT id FROM subtree WHERE coalesce((SELECT mode FROM forgotten f WHERE f.id = subtree.id), 0) < ?2`,
+	sLinked:       `SELECT object_id FROM links WHERE owner_id = ?`,
+	sParts:        `SELECT parts FROM events WHERE object_id = ? AND parts IS NOT NULL`,
 	sForget: `INSERT INTO forgotten (id, mode, at) VALUES (?1, ?2, ?3)
 		ON CONFLICT (id) DO UPDATE SET mode = max(mode, excluded.mode)`,
 	sDeadLettersNaming: `SELECT seq, body FROM dead_letters WHERE instr(body, CAST(? AS BLOB)) > 0`,
@@ -81,6 +79,13 @@ var writerSQL = [numStmts]string{
 	sSavepoint:         `SAVEPOINT update_fn`,
 	sRelease:           `RELEASE update_fn`,
 	sRollbackTo:        `ROLLBACK TO update_fn`,
+}
+
+func init() {
+	for n := 1; n <= maxLinksPerInsert; n++ {
+		writerSQL[sAddLink+stmtID(n-1)] = `INSERT OR IGNORE INTO links (object_id, owner_id) VALUES (?, ?)` +
+			strings.Repeat(", (?, ?)", n-1)
+	}
 }
 
 // statements are prepared once on the writer connection.
@@ -113,8 +118,10 @@ type tx struct {
 	stmts    *statements
 	bound    [numStmts]*sql.Stmt // stmts bound to sql, on first use
 	cache    *projections
-	scrubbed bool      // ReplaceBodies ran
-	head     ChainHead // the last event's seq and link, AppendEvent's included
+	scrubbed bool // ReplaceBodies ran
+	// pendingLinks are links AddLinks has yet to insert (flushLinks).
+	pendingLinks []engine.Link
+	head         ChainHead // the last event's seq and link, AppendEvent's included
 }
 
 func (t *tx) stmt(id stmtID) *sql.Stmt {
@@ -160,7 +167,7 @@ func (t *tx) AppendEvent(rec *engine.Record) error {
 	link := chainLink(t.head.Chain, seq, rec.EventID, rec.SHA256, received)
 	_, err := t.stmt(sAppendEvent).Exec(seq, rec.EventID, rec.Name, rec.ObjectType, rec.ObjectID,
 		nullString(rec.RelatedInquiryID), rec.CreatedAt.UnixMilli(), received, rec.AttemptsMade, rec.Deliveries,
-		string(rec.Outcome), rec.SHA256[:], blob(rec.Body), link[:])
+		string(rec.Outcome), rec.SHA256[:], blob(rec.Body), link[:], nullString(strings.Join(rec.Parts, " ")))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("store: event %s already stored", rec.EventID)
 	}
@@ -259,14 +266,17 @@ func scanRecords(rows *sql.Rows) ([]engine.Record, error) {
 	for rows.Next() {
 		var (
 			r                 engine.Record
-			related           sql.NullString
+			related, parts    sql.NullString
 			created, received int64
 			outcome           string
 			sum               []byte
 		)
 		if err := rows.Scan(&r.Seq, &r.EventID, &r.Name, &r.ObjectType, &r.ObjectID, &related, &created, &received,
-			&r.AttemptsMade, &r.Deliveries, &outcome, &sum, &r.Body); err != nil {
+			&r.AttemptsMade, &r.Deliveries, &outcome, &sum, &r.Body, &parts); err != nil {
 			return nil, unavailable("read events", err)
+		}
+		if parts.Valid {
+			r.Parts = strings.Fields(parts.String)
 		}
 		r.RelatedInquiryID = related.String
 		r.CreatedAt, r.ReceivedAt = fromMillis(created), fromMillis(received)

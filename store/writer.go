@@ -294,7 +294,7 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 				return abort("savepoint", err)
 			}
 		}
-		scrubbed, head := t.scrubbed, t.head
+		scrubbed, head, links := t.scrubbed, t.head, len(t.pendingLinks)
 		w.cache.startFn()
 		errs[i] = call(r.fn, t)
 		if errs[i] == nil {
@@ -310,7 +310,7 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 			w.cache.reset()
 			return true, nil
 		}
-		t.scrubbed, t.head = scrubbed, head
+		t.scrubbed, t.head, t.pendingLinks = scrubbed, head, t.pendingLinks[:links]
 		w.cache.rollBackFn()
 		if _, err := t.stmt(sRollbackTo).Exec(); err != nil { // the transaction itself is gone
 			return abort("roll back to savepoint", err)
@@ -318,6 +318,9 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 		if _, err := t.stmt(sRelease).Exec(); err != nil {
 			return abort("release savepoint", err)
 		}
+	}
+	if err := t.flushLinks(); err != nil {
+		return abort("add links", err)
 	}
 	if err := sqlTx.Commit(); err != nil {
 		w.cache.reset()

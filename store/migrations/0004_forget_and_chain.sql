@@ -2,15 +2,19 @@
 -- chain over the event log.
 
 -- links: object_id belongs to owner_id (a verification to its inquiry, an
--- inquiry to its account, a case to its inquiries...). Learned from every
--- direction Persona gives: an object's own relationships and the lists of
--- an inquiry's verifications, reports, sessions, documents and selfies.
+-- inquiry to its account, a case to its inquiries...), learned from an
+-- object's own relationships. What an inquiry lists as its own (its
+-- verifications, reports, sessions, documents and selfies) is kept with
+-- each inquiry event, in events.parts, so that the lists its every event
+-- repeats cost no other write; the migration puts the parts of the events
+-- stored before it here.
+-- Keyed by owner first: forgetting walks from an owner to what belongs to
+-- it, and one B-tree is all a new link writes.
 CREATE TABLE links (
-	object_id TEXT NOT NULL,
 	owner_id  TEXT NOT NULL,
-	PRIMARY KEY (object_id, owner_id)
+	object_id TEXT NOT NULL,
+	PRIMARY KEY (owner_id, object_id)
 ) WITHOUT ROWID;
-CREATE INDEX links_by_owner ON links (owner_id, object_id);
 
 -- forgotten: every object whose data personad must forget, because it was
 -- redacted or belongs (transitively) to a redacted object. mode 1 keeps an
@@ -37,6 +41,14 @@ CREATE INDEX events_by_object ON events (object_id, object_type);
 -- see store/chain.go. The Go step of version 4 fills it in for old rows,
 -- in seq order; after that a link never changes.
 ALTER TABLE events ADD COLUMN chain BLOB;
+-- parts: the ids, space-separated, an inquiry event lists as the
+-- inquiry's own; NULL for other events and for rows older than version 4.
+ALTER TABLE events ADD COLUMN parts TEXT;
+CREATE TRIGGER events_parts_immutable
+BEFORE UPDATE OF parts ON events
+BEGIN
+	SELECT RAISE(ABORT, 'events are append-only');
+END;
 CREATE TRIGGER events_chain_immutable
 BEFORE UPDATE OF chain ON events WHEN OLD.chain IS NOT NULL
 BEGIN
