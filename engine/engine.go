@@ -511,17 +511,17 @@ func (e *Engine) Changes(ctx context.Context, after int64, limit int) ([]Change,
 const maxIDCandidates = 512
 
 // namesForgotten reports whether a body that did not parse names, anywhere
-// in its bytes, the id of an object whose data is forgotten. Persona ids
-// are words of letters, digits and underscores with an underscore after a
-// prefix ("inq_…", "act_…"); each such word is looked up.
+// in its bytes, the id of an object whose data is forgotten: each of its
+// IDWords is looked up. A body with more than maxIDCandidates such words
+// is taken to name one (it is scrubbed: failing safe).
 func namesForgotten(tx Tx, body []byte) (bool, error) {
 	seen := map[string]bool{}
-	for _, w := range idWords(body) {
+	for _, w := range IDWords(body) {
 		if seen[w] {
 			continue
 		}
 		if seen[w] = true; len(seen) > maxIDCandidates {
-			break
+			return true, nil
 		}
 		mode, err := tx.Forgetting(w)
 		if err != nil || mode != ForgetNone {
@@ -531,8 +531,11 @@ func namesForgotten(tx Tx, body []byte) (bool, error) {
 	return false, nil
 }
 
-// idWords returns the words of body that look like Persona ids.
-func idWords(body []byte) []string {
+// IDWords returns the words of body that look like Persona ids: runs of
+// letters, digits and underscores, at least 6 bytes long, with an
+// underscore after the first byte ("inq_…", "act_…"). A dead letter names
+// an object when one of its IDWords is the object's id.
+func IDWords(body []byte) []string {
 	var words []string
 	isWord := func(c byte) bool {
 		return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'

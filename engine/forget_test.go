@@ -283,3 +283,45 @@ func storedEvents(t *testing.T, s *engine.MemoryStore) []engine.Record {
 	t.Helper()
 	return s.AllEvents()
 }
+
+// TestRedactionStaysWithItsPerson: a transaction or a case that names two
+// inquiries is forgotten with either, but never leads from one inquiry to
+// the other, even when an inquiry names the transaction.
+func TestRedactionStaysWithItsPerson(t *testing.T) {
+	at := mustAt(t, "2024-03-16T10:00:00.000Z")
+	const other = "inq_someoneElse000000000001"
+	both := fmt.Sprintf(`{"related-objects":{"data":[{"type":"inquiry","id":%q},{"type":"inquiry","id":%q}]},`+
+		`"inquiries":{"data":[{"type":"inquiry","id":%q},{"type":"inquiry","id":%q}]}}`,
+		fixtureInquiryID, other, fixtureInquiryID, other)
+	// Both inquiries name the transaction, as Persona's inquiry payload can.
+	withTxn := func(body []byte) []byte {
+		return bytes.Replace(body, []byte(`"relationships": {`), []byte(`"relationships": {"transaction": {"data": {"type": "transaction", "id": "txn_1"}},`), 1)
+	}
+	otherBody := bytes.ReplaceAll(fixture(t, "inquiry.approved.json"), []byte(fixtureInquiryID), []byte(other))
+	otherBody = bytes.ReplaceAll(otherBody, []byte("evt_"), []byte("evt_o"))
+	otherBody = bytes.ReplaceAll(otherBody, []byte(fixtureAccountID), []byte("act_someoneElse0000000001"))
+	s := engine.NewMemoryStore()
+	eng := engine.New(s, engine.Policy{})
+	deliver(t, eng, withTxn(otherBody))
+	deliver(t, eng, withTxn(fixture(t, "inquiry.approved.json")))
+	deliver(t, eng, objectEvent("evt_txnCreated000000000000001", "transaction.created", "transaction", "txn_1", both, false, at))
+	deliver(t, eng, objectEvent("evt_caseCreated00000000000002", "case.created", "case", "case_2", both, false, at))
+	before, err := eng.Inquiry(ctx, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, eng, fixture(t, "inquiry.redacted.json"))
+	for _, r := range storedEvents(t, s) {
+		jane := bytes.Contains(r.Body, []byte("Jane"))
+		switch {
+		case r.ObjectID == other && !jane:
+			t.Errorf("redacting %s scrubbed the other inquiry's %s", fixtureInquiryID, r.Name)
+		case r.ObjectID != other && jane:
+			t.Errorf("%s of %s not scrubbed", r.Name, r.ObjectID)
+		}
+	}
+	after, _ := eng.Inquiry(ctx, other)
+	if mustJSON(t, after) != mustJSON(t, before) {
+		t.Errorf("the other inquiry's projection changed:\n%s\n%s", mustJSON(t, before), mustJSON(t, after))
+	}
+}

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -243,7 +242,7 @@ func (t memTx) ReplaceDeadLetters(ids []string, rewrite func([]byte) ([]byte, er
 	m := t.m
 	for i := range m.dead {
 		d := &m.dead[i]
-		if !slices.ContainsFunc(ids, func(id string) bool { return id != "" && bytes.Contains(d.Body, []byte(id)) }) {
+		if !slices.ContainsFunc(IDWords(d.Body), func(w string) bool { return slices.Contains(ids, w) }) {
 			continue
 		}
 		body, err := rewrite(d.Body)

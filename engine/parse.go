@@ -22,8 +22,10 @@ type Event struct {
 	// ObjectID is the inquiry) and for objects that name no inquiry.
 	RelatedInquiryID string
 	// Owners are the objects payload.data belongs to, by its own
-	// relationships: inquiry, inquiries, account, accounts, transaction, case,
-	// and the inquiries and accounts among related-objects.
+	// relationships: inquiry, inquiries, account, accounts, transaction,
+	// case, and the inquiries and accounts among related-objects. An
+	// inquiry's only owner is its account; an account has none. So the
+	// links never lead from one inquiry to another.
 	Owners []string
 	// Parts are the objects an inquiry lists as its own: the ids of its
 	// verifications, reports, sessions, documents and selfies
@@ -268,13 +270,19 @@ func (p *parser) object(ev *Event) error {
 	slices.Sort(rel.parts)
 	ev.Owners, ev.Parts = rel.owners, rel.parts
 	ev.SubjectRedacted = !snap.RedactedAt.IsZero() || strings.HasSuffix(ev.Name, ".redacted")
-	if ev.ObjectType == "inquiry" {
+	switch ev.ObjectType {
+	case "inquiry":
+		// An inquiry belongs to its account and to nothing else: were it
+		// to belong to a transaction or a case, which belong to several
+		// inquiries, redacting one inquiry would forget the others.
 		ev.Inquiry = snap
-		if !slices.Contains(ev.Owners, snap.AccountID) {
-			ev.Owners = appendID(ev.Owners, snap.AccountID)
-			slices.Sort(ev.Owners)
+		ev.Owners = ev.ids[:0:4]
+		if snap.AccountID != "" {
+			ev.Owners = append(ev.Owners, snap.AccountID)
 		}
-	} else {
+	case "account":
+		ev.Owners, ev.Parts = nil, nil // an account belongs to nothing, for the same reason
+	default:
 		ev.RelatedInquiryID = related
 		ev.Parts = nil
 	}

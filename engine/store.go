@@ -58,8 +58,8 @@ type Tx interface {
 	// is one of ids with rewrite(body), keeping each body's SHA-256 as
 	// received.
 	ReplaceBodies(ids []string, rewrite func([]byte) ([]byte, error)) error
-	// ReplaceDeadLetters rewrites, with rewrite, every dead letter whose
-	// body contains one of ids as bytes, keeping its SHA-256.
+	// ReplaceDeadLetters rewrites, with rewrite, every dead letter that
+	// names one of ids (one of its IDWords is the id), keeping its SHA-256.
 	ReplaceDeadLetters(ids []string, rewrite func([]byte) ([]byte, error)) error
 	// AppendDeadLetter keeps an authentic body that could not be parsed.
 	AppendDeadLetter(d *DeadLetter) error

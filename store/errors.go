@@ -21,6 +21,11 @@ var (
 	ErrCorrupt = errors.New("database is corrupt")
 )
 
+// ErrForgetPending is what Close returns when the WAL may still hold
+// bodies a redaction or Retain scrubbed away, because a reader of another
+// process (a backup, Litestream) kept the last checkpoint from completing.
+var ErrForgetPending = errors.New("the WAL still holds scrubbed-away data: a reader holds an old snapshot; the next open checkpoints again")
+
 // code returns the primary SQLite result code of err, or 0.
 func code(err error) int {
 	var se *sqlite.Error

@@ -21,3 +21,7 @@ func WriterDSN(path string) string {
 	o, _ := Options{}.normalize()
 	return writerDSN(path, o)
 }
+
+// Queued returns how many Updates wait for the writer, so that a test can
+// tell when the ones it started are all queued for the next batch.
+func Queued(db *DB) int { return len(db.writer.queue) }

@@ -193,24 +193,30 @@ func (t *tx) ReplaceBodies(ids []string, rewrite func([]byte) ([]byte, error)) e
 	return nil
 }
 
-// ReplaceDeadLetters implements engine.Tx. Dead letters are few: each id
-// is looked for in every one of them.
+// ReplaceDeadLetters implements engine.Tx, in one pass over the dead
+// letters whatever the number of ids.
 func (t *tx) ReplaceDeadLetters(ids []string, rewrite func([]byte) ([]byte, error)) error {
-	for _, id := range ids {
-		if id == "" {
-			continue
-		}
-		if err := t.rewrite(sDeadLettersNaming, sSetDeadLetterBody, "dead letter", rewrite, id); err != nil {
-			return err
-		}
+	if len(ids) == 0 {
+		return nil
 	}
-	return nil
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return t.rewrite(sDeadLetters, sSetDeadLetterBody, "dead letter", func(body []byte) ([]byte, error) {
+		for _, w := range engine.IDWords(body) {
+			if set[w] {
+				return rewrite(body)
+			}
+		}
+		return body, nil
+	})
 }
 
 // rewrite replaces, with rewrite, the body of every row that query (of
 // seq and body) returns for args, through update (of body and seq).
 func (t *tx) rewrite(query, update stmtID, what string, rewrite func([]byte) ([]byte, error), args ...any) error {
-	type stored struct {
+	type changed struct {
 		seq  int64
 		body []byte
 	}
@@ -218,27 +224,28 @@ func (t *tx) rewrite(query, update stmtID, what string, rewrite func([]byte) ([]
 	if err != nil {
 		return unavailable("read bodies", err)
 	}
-	var all []stored
+	var todo []changed // only the bodies that change are held
 	for rows.Next() {
-		var s stored
-		if err := rows.Scan(&s.seq, &s.body); err != nil {
+		var seq int64
+		var body []byte
+		if err := rows.Scan(&seq, &body); err != nil {
 			rows.Close()
 			return unavailable("read bodies", err)
 		}
-		all = append(all, s)
+		out, err := rewrite(body)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("store: rewrite body of %s #%d: %w", what, seq, err)
+		}
+		if !bytes.Equal(out, body) {
+			todo = append(todo, changed{seq, out})
+		}
 	}
 	if err := closeRows(rows, "read bodies"); err != nil {
 		return err
 	}
-	for _, s := range all {
-		body, err := rewrite(s.body)
-		if err != nil {
-			return fmt.Errorf("store: rewrite body of %s #%d: %w", what, s.seq, err)
-		}
-		if bytes.Equal(body, s.body) {
-			continue
-		}
-		if _, err := t.stmt(update).Exec(blob(body), s.seq); err != nil {
+	for _, c := range todo {
+		if _, err := t.stmt(update).Exec(blob(c.body), c.seq); err != nil {
 			return unavailable("replace body", err)
 		}
 		t.scrubbed = true
@@ -293,35 +300,47 @@ func linkExisting(ctx context.Context, sqlTx *sql.Tx, p engine.Policy) error {
 		mode engine.Forget
 	}
 	var redactions []redaction
-	rows, err := sqlTx.QueryContext(ctx, `SELECT seq, body FROM events ORDER BY seq`)
-	if err != nil {
-		return err
-	}
-	var links []engine.Link
-	for rows.Next() {
-		var seq int64
-		var body []byte
-		if err := rows.Scan(&seq, &body); err != nil {
-			rows.Close()
+	// Links go in a page of events at a time, so that a large log needs
+	// no more memory than a page: an inquiry's every event repeats its
+	// links, and INSERT OR IGNORE keeps one of each.
+	chunk := map[engine.Link]bool{}
+	for after := int64(0); ; {
+		rows, err := sqlTx.QueryContext(ctx, `SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT 1000`, after)
+		if err != nil {
 			return err
 		}
-		ev, err := engine.Parse(body)
-		if err != nil {
-			continue // every stored body parsed once; one that no longer does links nothing
+		n := 0
+		for rows.Next() {
+			var body []byte
+			if err := rows.Scan(&after, &body); err != nil {
+				rows.Close()
+				return err
+			}
+			n++
+			ev, err := engine.Parse(body)
+			if err != nil {
+				continue // every stored body parsed once; one that no longer does links nothing
+			}
+			for _, l := range ev.Links() {
+				chunk[l] = true
+			}
+			if ev.SubjectRedacted && ev.ObjectID != "" {
+				redactions = append(redactions, redaction{ev.ObjectID, engine.RedactionMode(ev)})
+			}
 		}
-		links = append(links, ev.Links()...)
-		if ev.SubjectRedacted && ev.ObjectID != "" {
-			redactions = append(redactions, redaction{ev.ObjectID, engine.RedactionMode(ev)})
+		if err := closeRows(rows, "read events"); err != nil {
+			return err
 		}
-	}
-	if err := closeRows(rows, "read events"); err != nil {
-		return err
-	}
-	if _, err := t.AddLinks(links); err != nil {
-		return err
-	}
-	if err := t.flushLinks(); err != nil {
-		return err
+		for l := range chunk {
+			t.pendingLinks = append(t.pendingLinks, l)
+		}
+		clear(chunk)
+		if err := t.flushLinks(); err != nil {
+			return err
+		}
+		if n == 0 {
+			break
+		}
 	}
 	redacted, err := redactedInquiries(ctx, sqlTx)
 	if err != nil {

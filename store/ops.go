@@ -102,7 +102,7 @@ func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
 		}
 	}
 	for _, d := range changed {
-		if err := replaceProjection(t, d, stored[d.inq.ID], now, rep); err != nil {
+		if err := replaceProjection(t, p, d, stored[d.inq.ID], now, rep); err != nil {
 			return err
 		}
 	}
@@ -113,7 +113,7 @@ func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
 // inquiry, into jobs.
 func readInquiryEvents(q *sql.Tx, jobs chan<- *foldJob, rep *RebuildReport) error {
 	rows, err := q.Query(`SELECT object_id, seq, body FROM events
-		WHERE object_type = 'inquiry' ORDER BY object_id, seq`)
+		WHERE object_type = 'inquiry' ORDER BY object_id, seq`) // events_by_object, seq sorted per inquiry
 	if err != nil {
 		return unavailable("rebuild: read events", err)
 	}
@@ -223,7 +223,7 @@ func storedDocs(q *sql.Tx) (map[string][]byte, error) {
 
 // replaceProjection saves a re-derived projection and records the change
 // of status, decision or redaction it makes, if any.
-func replaceProjection(t *tx, d derived, oldDoc []byte, now time.Time, rep *RebuildReport) error {
+func replaceProjection(t *tx, p engine.Policy, d derived, oldDoc []byte, now time.Time, rep *RebuildReport) error {
 	var old engine.Inquiry
 	if oldDoc != nil {
 		o, err := decodeInquiry(oldDoc)
@@ -245,6 +245,22 @@ func replaceProjection(t *tx, d derived, oldDoc []byte, now time.Time, rep *Rebu
 		}
 		if err := engine.ForgetStored(t, rose); err != nil {
 			return err
+		}
+		for _, f := range rose { // what belongs to it, an inquiry of its account say
+			if f.ID == d.inq.ID {
+				continue
+			}
+			c, err := engine.Refold(t, f.ID, p)
+			if err != nil {
+				return err
+			}
+			if c != nil {
+				c.EventID, c.At = d.inq.LastEventID, now
+				rep.Changes++
+				if err := t.AppendChange(c); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	rep.Changed = append(rep.Changed, d.inq.ID)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync/atomic"
@@ -134,5 +135,36 @@ func TestForgetNotOverdueWithoutScrub(t *testing.T) {
 	}
 	if got := fired.Load(); got != 0 {
 		t.Errorf("OnForgetOverdue fired %d times with nothing scrubbed", got)
+	}
+}
+
+// TestCloseReportsForgetPending: Close says so when a reader kept its
+// checkpoint from taking scrubbed-away bodies out of the WAL, and only
+// then.
+func TestCloseReportsForgetPending(t *testing.T) {
+	for _, reader := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reader=%v", reader), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "personad.db")
+			db, err := store.Open(path, store.Options{ForgetWithin: time.Hour, BusyTimeout: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng := engine.New(db, engine.Policy{})
+			bodies := history(t)
+			ingest(t, eng, bodies[0])
+			if reader {
+				holdSnapshot(t, path)
+			}
+			for _, b := range bodies[1:] {
+				ingest(t, eng, b)
+			}
+			err = db.Close()
+			if got := errors.Is(err, store.ErrForgetPending); got != reader {
+				t.Errorf("Close() = %v; ErrForgetPending %v, want %v", err, got, reader)
+			}
+			if !reader && err != nil {
+				t.Errorf("Close() = %v, want nil", err)
+			}
+		})
 	}
 }

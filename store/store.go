@@ -152,7 +152,10 @@ func OpenReadOnly(path string) (*DB, error) {
 
 // Close waits for queued updates to commit, checkpoints the WAL into the
 // database file and closes every connection. Updates after Close fail with
-// an error matching engine.ErrUnavailable.
+// an error matching engine.ErrUnavailable. Close returns ErrForgetPending
+// when a reader of another process kept that checkpoint from completing
+// while the WAL still held bodies a redaction or Retain scrubbed away:
+// everything is committed, and the next Open checkpoints again.
 func (db *DB) Close() error {
 	var errs []error
 	if db.writer != nil {

@@ -29,7 +29,7 @@ const (
 	sLinked
 	sParts
 	sForget
-	sDeadLettersNaming
+	sDeadLetters
 	sSetDeadLetterBody
 	sAppendDeadLetter
 	sDataVersion
@@ -71,7 +71,7 @@ var writerSQL = [numStmts]string{
 	sParts:        `SELECT parts FROM events WHERE object_id = ? AND parts IS NOT NULL`,
 	sForget: `INSERT INTO forgotten (id, mode, at) VALUES (?1, ?2, ?3)
 		ON CONFLICT (id) DO UPDATE SET mode = max(mode, excluded.mode)`,
-	sDeadLettersNaming: `SELECT seq, body FROM dead_letters WHERE instr(body, CAST(? AS BLOB)) > 0`,
+	sDeadLetters:       `SELECT seq, body FROM dead_letters`,
 	sSetDeadLetterBody: `UPDATE dead_letters SET body = ? WHERE seq = ?`,
 	sSetBody:           `UPDATE events SET body = ? WHERE seq = ?`,
 	sAppendDeadLetter:  `INSERT INTO dead_letters (received_at, reason, sha256, body) VALUES (?, ?, ?, ?)`,

@@ -146,10 +146,13 @@ func (w *writer) close() error {
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.exited
-	_, cerr := checkpointWAL(w.db, w.busy, w.busy)
+	done, cerr := checkpointWAL(w.db, w.busy, w.busy)
 	w.stmts.close()
 	if err := w.db.Close(); err != nil {
 		return err
+	}
+	if cerr == nil && !done && w.forgetDeadline.Load() != 0 {
+		cerr = ErrForgetPending
 	}
 	return cerr
 }
@@ -325,6 +328,9 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 	if err := sqlTx.Commit(); err != nil {
 		w.cache.reset()
 		w.headKnown = false // kept or not, the next batch reads what is
+		if t.scrubbed && w.forgetBy.IsZero() {
+			w.forgetBy = time.Now() // kept or not: checkpoint as if it was
+		}
 		return false, unavailable("commit", err)
 	}
 	w.head = t.head

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"time"
 
+	"github.com/personad/personad/engine"
 	"github.com/personad/personad/store"
 )
 
@@ -17,11 +19,13 @@ type retainCommand struct {
 	stdout, stderr io.Writer
 	db             string
 	olderThan      time.Duration
+	autoDecide     bool
 }
 
 func (c *retainCommand) ParseFlags(args []string) error {
 	fs := newFlagSet("retain", "retain -db FILE -older-than DURATION", c.stderr)
 	fs.StringVar(&c.db, "db", "personad.db", "database file")
+	fs.BoolVar(&c.autoDecide, "auto-decide", false, "the policy serve uses: needed when this run migrates an older database, which folds some inquiries again")
 	fs.DurationVar(&c.olderThan, "older-than", 0, "scrub the bodies of events and dead letters received longer ago than this (required; 2160h is 90 days)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -41,26 +45,27 @@ func (c *retainCommand) Run(ctx context.Context) error {
 	}
 	// Chunks are acknowledged without waiting for a checkpoint, which a
 	// reader holding an old snapshot would stall; Close checkpoints.
-	db, err := store.Open(c.db, store.Options{ForgetWithin: time.Second})
+	db, err := store.Open(c.db, store.Options{ForgetWithin: time.Second, Policy: engine.Policy{AutoDecide: c.autoDecide}})
 	if err != nil {
 		return err
 	}
 	cutoff := time.Now().Add(-c.olderThan)
 	rep, err := db.Retain(ctx, cutoff)
-	overdue := db.ForgetOverdue() > 0
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrForgetPending) {
 		return err
 	}
-	if overdue {
-		fmt.Fprintln(c.stderr, "Warning: a reader (a backup, Litestream?) holds an old snapshot: the WAL may keep the scrubbed-away bodies until it ends and the next personad checkpoints")
-	}
-	_, err = fmt.Fprintf(c.stdout, "scrubbed %d of %d event bodies and %d of %d dead letters received before %s in %v\n",
+	if _, perr := fmt.Fprintf(c.stdout, "scrubbed %d of %d event bodies and %d of %d dead letters received before %s in %v\n",
 		rep.EventsScrubbed, rep.EventsScanned, rep.DeadLettersScrubbed, rep.DeadLettersScanned,
-		cutoff.UTC().Format(time.RFC3339), rep.Duration.Round(time.Millisecond))
-	return err
+		cutoff.UTC().Format(time.RFC3339), rep.Duration.Round(time.Millisecond)); perr != nil {
+		return perr
+	}
+	if err != nil { // ErrForgetPending: committed, but old pages may remain in the WAL
+		return withHint(err, "end the backup or Litestream snapshot, then run personad retain again (or start serve): the next open checkpoints")
+	}
+	return nil
 }
 
 // retainInterval is how often serve runs retention: a tenth of the

@@ -23,7 +23,7 @@ type verifyCommand struct {
 func (c *verifyCommand) ParseFlags(args []string) error {
 	fs := newFlagSet("verify", "verify -db FILE [-head SEQ:HEX] [-auto-decide]", c.stdout)
 	fs.StringVar(&c.db, "db", "personad.db", "database file")
-	head := fs.String("head", "", "a head anchored earlier (as verify prints it or GET /v1/audit/head serves it) the log must still hold")
+	head := fs.String("head", "", "a head anchored earlier, SEQ:HEX (as verify prints it, or GET /v1/audit/head's seq and chain joined by a colon), that the log must still hold")
 	fs.BoolVar(&c.autoDecide, "auto-decide", false, "fold with the auto-decide policy (use what serve uses)")
 	if err := fs.Parse(args); err != nil {
 		return err
