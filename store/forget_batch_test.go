@@ -331,15 +331,19 @@ func checkNoValues(tb testing.TB, bodies []storedBody, values ...string) {
 }
 
 // TestConcurrentRedactionForgets delivers the fixture inquiry's history,
-// its redaction and a verification that names no owner (only the
-// inquiry's events list it) from 50 goroutines at once, each body several
-// times, in rounds that let the writer batch them as they come, that put
-// all of them in one batch, and that put them in one batch in a chosen
-// order. Every round must forget every personal value of the inquiry and
-// the verification, and leave a log that verifies.
+// its redaction, a verification that names no owner (only the inquiry's
+// events list it) and a report that names its owners but is listed by no
+// inquiry event, from 50 goroutines at once, each body several times, in
+// rounds that let the writer batch them as they come, that put all of
+// them in one batch, and that put them in one batch in a chosen order.
+// Every round must forget every personal value of the inquiry, the
+// verification and the report, and leave a log that verifies.
 func TestConcurrentRedactionForgets(t *testing.T) {
-	const verification = "ver_X3kHmRqV9YpZ2nBwL5tGdJcE"
-	bodies := append(history(t), withoutRelationships(t, fixture(t, "verification.passed.json")))
+	const verification, report = "ver_X3kHmRqV9YpZ2nBwL5tGdJcE", "rep_Wq7NbT3xKcZ9vRmY2pLdHfGs"
+	// The report names the inquiry as its owner and no inquiry event
+	// lists it: in a batch with the redaction, its link is still pending.
+	bodies := append(history(t), withoutRelationships(t, fixture(t, "verification.passed.json")),
+		fixture(t, "report_watchlist.matched.json"))
 	const deliveries = 50
 	for round := range 6 {
 		mode := []string{"as they come", "one batch", "one batch in seed order"}[round%3]
@@ -384,13 +388,15 @@ func TestConcurrentRedactionForgets(t *testing.T) {
 			if !mustInquiry(t, db, fixtureInquiry).Redacted {
 				t.Error("inquiry not redacted")
 			}
-			stored := objectBodies(t, db.Path(), fixtureInquiry, verification)
+			stored := objectBodies(t, db.Path(), fixtureInquiry, verification, report)
 			if len(stored) != len(bodies) {
-				t.Errorf("%d events of the inquiry and the verification stored, want %d", len(stored), len(bodies))
+				t.Errorf("%d events of the inquiry, the verification and the report stored, want %d", len(stored), len(bodies))
 			}
 			checkNoValues(t, stored, "Jane", "123 Main St", "jane@example.com", "D1234567")
-			if got := forgetting(t, db, verification); got != engine.ForgetKeepReference {
-				t.Errorf("Forgetting(%s) = %v, want %v", verification, got, engine.ForgetKeepReference)
+			for _, id := range []string{verification, report} {
+				if got := forgetting(t, db, id); got != engine.ForgetKeepReference {
+					t.Errorf("Forgetting(%s) = %v, want %v", id, got, engine.ForgetKeepReference)
+				}
 			}
 			mustVerify(t, db, engine.Policy{})
 			scanForPII(t, db.Path(), "as acknowledged")
