@@ -69,31 +69,13 @@ func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
 	if err != nil {
 		return err
 	}
-	var (
-		mu      sync.Mutex
-		changed []derived
-		wg      sync.WaitGroup
-	)
-	jobs := make(chan *foldJob, 64)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for j := range jobs {
-				d := j.derive(p)
-				j.release()
-				if d.err == nil && bytes.Equal(d.doc, stored[d.inq.ID]) {
-					continue
-				}
-				mu.Lock()
-				changed = append(changed, d)
-				mu.Unlock()
-			}
-		})
-	}
-	readErr := readInquiryEvents(t.sql, jobs, rep)
-	close(jobs)
-	wg.Wait()
-	if readErr != nil {
-		return readErr
+	var changed []derived
+	if err := foldAll(t.sql, p, rep, func(d derived) {
+		if d.err != nil || !bytes.Equal(d.doc, stored[d.inq.ID]) {
+			changed = append(changed, d)
+		}
+	}); err != nil {
+		return err
 	}
 	slices.SortFunc(changed, func(a, b derived) int { return cmp.Compare(a.inq.ID, b.inq.ID) })
 	for _, d := range changed {
@@ -107,6 +89,31 @@ func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
 		}
 	}
 	return nil
+}
+
+// foldAll folds every inquiry of the log with p, in parallel, and calls
+// visit with each result, one call at a time.
+func foldAll(q *sql.Tx, p engine.Policy, rep *RebuildReport, visit func(derived)) error {
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	jobs := make(chan *foldJob, 64)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for j := range jobs {
+				d := j.derive(p)
+				j.release()
+				mu.Lock()
+				visit(d)
+				mu.Unlock()
+			}
+		})
+	}
+	err := readInquiryEvents(q, jobs, rep)
+	close(jobs)
+	wg.Wait()
+	return err
 }
 
 // readInquiryEvents streams the bodies of every inquiry event, inquiry by

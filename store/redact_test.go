@@ -3,10 +3,7 @@ package store_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -131,26 +128,11 @@ func scanForPIIWithin(t *testing.T, path string, within time.Duration, when stri
 	scanForPII(t, path, when)
 }
 
-// findPII lists where the fixture's PII strings occur in the database file
-// and its WAL.
+// findPII lists where the fixture's PII strings occur in the database file,
+// its WAL and its shared-memory index.
 func findPII(t *testing.T, path string) []string {
 	t.Helper()
-	var found []string
-	for _, file := range []string{path, path + "-wal"} {
-		raw, err := os.ReadFile(file)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pii := range fixturePII {
-			if i := bytes.Index(raw, []byte(pii)); i >= 0 {
-				found = append(found, fmt.Sprintf("%s holds %q at offset %d", filepath.Base(file), pii, i))
-			}
-		}
-	}
-	return found
+	return filesHolding(t, path, fixturePII)
 }
 
 func checkSHA256Kept(t *testing.T, db engine.Reader, bodies [][]byte) {

@@ -8,9 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/personad/personad/engine"
 )
@@ -185,42 +183,27 @@ func verifyProjections(q *sql.Tx, p engine.Policy, rep *VerifyReport) error {
 	}
 	type mismatch struct{ id, problem string }
 	var (
-		mu     sync.Mutex
 		bad    []mismatch
 		folded = make(map[string]bool, len(stored))
-		wg     sync.WaitGroup
+		counts RebuildReport
 	)
-	jobs := make(chan *foldJob, 64)
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for j := range jobs {
-				d := j.derive(p)
-				j.release()
-				doc, ok := stored[d.inq.ID] // stored is only read meanwhile
-				problem := ""
-				switch {
-				case d.err != nil:
-					problem = fmt.Sprintf("its event #%d no longer parses: %v", d.seq, d.err)
-				case !ok:
-					problem = "it has events but no stored projection"
-				case !bytes.Equal(d.doc, doc):
-					problem = "its stored projection differs from the fold of its events"
-				}
-				mu.Lock()
-				folded[d.inq.ID] = true
-				if problem != "" {
-					bad = append(bad, mismatch{d.inq.ID, problem})
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	var counts RebuildReport
-	readErr := readInquiryEvents(q, jobs, &counts)
-	close(jobs)
-	wg.Wait()
-	if readErr != nil {
-		return readErr
+	if err := foldAll(q, p, &counts, func(d derived) {
+		doc, ok := stored[d.inq.ID]
+		problem := ""
+		switch {
+		case d.err != nil:
+			problem = fmt.Sprintf("its event #%d no longer parses: %v", d.seq, d.err)
+		case !ok:
+			problem = "it has events but no stored projection"
+		case !bytes.Equal(d.doc, doc):
+			problem = "its stored projection differs from the fold of its events"
+		}
+		folded[d.inq.ID] = true
+		if problem != "" {
+			bad = append(bad, mismatch{d.inq.ID, problem})
+		}
+	}); err != nil {
+		return err
 	}
 	rep.Inquiries = counts.Inquiries
 	for id := range stored {
