@@ -118,6 +118,10 @@ func Parse(body []byte) (*Event, error) {
 type parser struct {
 	s          scanner
 	sawPayload bool
+	// attrErr is the first attribute of payload.data that was not of the
+	// type personad reads: an error only once the object is known to be
+	// an inquiry, whose lifecycle needs it.
+	attrErr *ParseError
 }
 
 // syntax turns a scanner error into a ParseError.
@@ -270,6 +274,9 @@ func (p *parser) object(ev *Event) error {
 	slices.Sort(rel.parts)
 	ev.Owners, ev.Parts = rel.owners, rel.parts
 	ev.SubjectRedacted = !snap.RedactedAt.IsZero() || strings.HasSuffix(ev.Name, ".redacted")
+	if ev.ObjectType == "inquiry" && p.attrErr != nil {
+		return p.attrErr
+	}
 	switch ev.ObjectType {
 	case "inquiry":
 		// An inquiry belongs to its account and to nothing else: were it
@@ -333,6 +340,20 @@ func appendID(ids []string, id string) []string {
 
 func (p *parser) inquiryAttributes(snap *Snapshot) error {
 	return p.s.object(func(key []byte) error {
+		err := p.inquiryAttribute(key, snap)
+		if pe, ok := err.(*ParseError); ok { // the value was consumed: read on
+			if p.attrErr == nil {
+				p.attrErr = pe
+			}
+			return nil
+		}
+		return err
+	})
+}
+
+// inquiryAttribute reads one member of payload.data.attributes.
+func (p *parser) inquiryAttribute(key []byte, snap *Snapshot) error {
+	{
 		var err error
 		switch {
 		case keyIs(key, "status"):
@@ -351,7 +372,7 @@ func (p *parser) inquiryAttributes(snap *Snapshot) error {
 			err = p.s.skip()
 		}
 		return err
-	})
+	}
 }
 
 func (p *parser) tags() ([]string, error) {
@@ -360,18 +381,29 @@ func (p *parser) tags() ([]string, error) {
 		return nil, nil
 	}
 	if p.s.peek() != '[' {
+		if err := p.s.skip(); err != nil {
+			return nil, err
+		}
 		return nil, malformed(field, "want an array of strings")
 	}
 	tags := []string{}
+	var bad error // the first item that is no string; the array is read to its end
 	err := p.s.array(func() error {
+		if p.s.null() { // Persona's schema makes items nullable: dropped
+			return nil
+		}
 		t, err := p.str(field)
+		if _, ok := err.(*ParseError); ok {
+			bad = cmp.Or(bad, err)
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		tags = append(tags, t)
 		return nil
 	})
-	return tags, err
+	return tags, cmp.Or(err, bad)
 }
 
 // relations are the ownership links payload.data's relationships give.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +247,72 @@ func checkEvent(t *testing.T, ev *engine.Event) {
 	}
 	if ev.ObjectType != "inquiry" && !reflect.DeepEqual(ev.Inquiry, engine.Snapshot{}) {
 		t.Fatalf("%q event carries an inquiry snapshot: %+v", ev.ObjectType, ev.Inquiry)
+	}
+}
+
+// TestParsePersonaExamples: every one of Persona's official example bodies,
+// in each key inflection, is an event personad reads, with its object.
+func TestParsePersonaExamples(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "persona", "*.json"))
+	if len(files) < 131 {
+		t.Fatalf("found only %d of Persona's example bodies", len(files))
+	}
+	for _, file := range files {
+		name := filepath.Base(file)
+		orig := personaExample(t, name)
+		for _, infl := range inflections {
+			t.Run(name+"/"+infl.name, func(t *testing.T) {
+				ev, err := engine.Parse(inflectBody(t, orig, infl.key))
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				if ev.ID == "" || ev.Name == "" || ev.CreatedAt.IsZero() || ev.ObjectType == "" || ev.ObjectID == "" {
+					t.Errorf("Parse = %+v: id, name, created-at, object type and id all wanted", ev)
+				}
+			})
+		}
+	}
+}
+
+// TestParseToleratesNulls: what Persona's schema makes nullable never
+// fails a parse; a value of the wrong type fails it only where personad
+// needs it (an inquiry's lifecycle attributes).
+func TestParseToleratesNulls(t *testing.T) {
+	body := func(typ, attrs string) []byte {
+		return []byte(`{"data":{"type":"event","id":"evt_1","attributes":{"name":"x.updated","created-at":"2024-03-15T18:30:00.000Z",` +
+			`"payload":{"data":{"attributes":` + attrs + `,"type":"` + typ + `","id":"obj_1"}}}}}`)
+	}
+	for _, tt := range []struct {
+		name, typ, attrs string
+		tags             []string
+		malformed        bool
+	}{
+		{"null tag items dropped", "inquiry", `{"status":"approved","tags":["vip",null,"b"]}`, []string{"vip", "b"}, false},
+		{"all null tags", "inquiry", `{"tags":[null]}`, []string{}, false},
+		{"null members", "inquiry", `{"status":null,"tags":null,"reference-id":null,"redacted-at":null,"created-at":null}`, nil, false},
+		{"verification with odd types", "verification/database", `{"status":5,"tags":"x","redacted-at":false,"reference-id":{}}`, nil, false},
+		{"report with a tag that is no string", "report/watchlist", `{"tags":[1,{"a":2}],"status":"ready"}`, nil, false},
+		{"inquiry status not a string", "inquiry", `{"status":5}`, nil, true},
+		{"inquiry tag not a string", "inquiry", `{"tags":["a",1]}`, nil, true},
+		{"inquiry tags not an array", "inquiry", `{"tags":"a"}`, nil, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ev, err := engine.Parse(body(tt.typ, tt.attrs))
+			if tt.malformed {
+				if !errors.Is(err, engine.ErrMalformed) {
+					t.Fatalf("Parse = %v, want ErrMalformed", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if ev.ObjectID != "obj_1" {
+				t.Errorf("object id %q: the attributes after the odd ones were not read", ev.ObjectID)
+			}
+			if tt.typ == "inquiry" && !slices.Equal(ev.Inquiry.Tags, tt.tags) {
+				t.Errorf("tags = %q, want %q", ev.Inquiry.Tags, tt.tags)
+			}
+		})
 	}
 }
