@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/julienschmidt/httprouter"
@@ -107,9 +108,11 @@ func (a *api) auth(h httprouter.Handle) httprouter.Handle {
 	if a.cfg.Token == "" {
 		return h
 	}
-	want := []byte("Bearer " + a.cfg.Token)
+	want := []byte(a.cfg.Token)
 	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		// The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(token), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="personad"`)
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid bearer token is required")
 			return
@@ -280,6 +283,21 @@ func (a *api) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 	if err != nil {
 		badRequest(w, err.Error())
 		return
+	}
+	if after > 0 {
+		// A cursor beyond the feed's head (one kept by a consumer while
+		// the database was restored from an older backup) would wait
+		// for ever, or read changes it never saw as already seen.
+		at, err := a.eng.Changes(context.WithoutCancel(r.Context()), after-1, 1)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		if len(at) == 0 || at[0].Seq != after {
+			writeError(w, http.StatusConflict, CodeCursorAhead,
+				"after="+strconv.FormatInt(after, 10)+" is beyond the change feed's head: the database is older than the cursor (restored from a backup?); start again from after=0")
+			return
+		}
 	}
 	var page []engine.Change
 	a.poll(r.Context(), wait, func() bool {

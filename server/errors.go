@@ -17,6 +17,7 @@ const (
 	CodeMalformedEvent   = "malformed_event"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
+	CodeCursorAhead      = "cursor_ahead"
 )
 
 type errorBody struct {

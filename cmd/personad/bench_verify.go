@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -64,6 +65,9 @@ func (a *apiClient) inquiry(ctx context.Context, id string) (inq *engine.Inquiry
 	return inq, true, nil
 }
 
+// errCursorAhead: the cursor is beyond the feed's head (409 cursor_ahead).
+var errCursorAhead = errors.New("the cursor is beyond the change feed's head")
+
 // changes reads one page of the change feed after the cursor.
 func (a *apiClient) changes(ctx context.Context, after int64, limit int) ([]engine.Change, int64, error) {
 	path := "/v1/changes?after=" + strconv.FormatInt(after, 10) + "&limit=" + strconv.Itoa(limit)
@@ -71,7 +75,11 @@ func (a *apiClient) changes(ctx context.Context, after int64, limit int) ([]engi
 	if err != nil {
 		return nil, 0, err
 	}
-	if code != http.StatusOK {
+	switch code {
+	case http.StatusOK:
+	case http.StatusConflict:
+		return nil, 0, fmt.Errorf("GET %s: %w", path, errCursorAhead)
+	default:
 		return nil, 0, fmt.Errorf("GET %s: %d %s", path, code, bytes.TrimSpace(body))
 	}
 	var page struct {
@@ -90,6 +98,9 @@ func (a *apiClient) changes(ctx context.Context, after int64, limit int) ([]engi
 func (a *apiClient) feedHead(ctx context.Context) (int64, error) {
 	beyond := func(after int64) (bool, error) {
 		page, _, err := a.changes(ctx, after, 1)
+		if errors.Is(err, errCursorAhead) {
+			return false, nil
+		}
 		return len(page) > 0, err
 	}
 	lo, hi := int64(0), int64(1024) // the head is > lo and, once beyond(hi) is false, ≤ hi

@@ -369,13 +369,23 @@ func TestGracefulShutdown(t *testing.T) {
 	acked := map[string]bool{}
 	poll := make(chan int, 1)
 	pollSent := make(chan struct{})
+	// One event first, so that the poll parks at the feed's head: the
+	// deliveries below are the same status of the same inquiry and add no
+	// change, so the poll is still parked when the shutdown starts.
+	first := bytes.Replace(tmpl, []byte("evt_eKxXzJzpfyVVMgAz0EhvxhqW"), []byte("evt_shutdown_first"), 1)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+d.WebhookAddr()+server.WebhookPath, bytes.NewReader(first))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(server.SignatureHeader, server.SignatureHeaderValue(first, time.Now(), []byte(testSecret)))
+	if r := send(t, req); r.code != http.StatusOK {
+		t.Fatalf("first delivery: %d", r.code)
+	}
 	go func() {
 		// The shutdown must find the long poll in flight: signal once its
 		// request is on the wire (a connection that has sent a request is
 		// not idle to Shutdown).
 		trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { close(pollSent) }}
 		req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace),
-			http.MethodGet, "http://"+d.APIAddr()+"/v1/changes?after=100000&wait=60s", nil)
+			http.MethodGet, "http://"+d.APIAddr()+"/v1/changes?after=1&wait=60s", nil)
 		req.Header.Set("Authorization", "Bearer "+testToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
