@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,5 +99,42 @@ func TestSendInquiryEventsRebuild(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "inquiry", "-db", filepath.Join(t.TempDir(), "missing.db"), "x"); code != 1 || errOut == "" {
 		t.Errorf("missing database: exit %d %q", code, errOut)
+	}
+}
+
+// TestMissingDatabase: the commands that read or rework an existing
+// database fail on a path that has none, and create nothing there.
+func TestMissingDatabase(t *testing.T) {
+	for _, args := range [][]string{
+		{"inquiry", "inq_1"}, {"events", "inq_1"}, {"rebuild"}, {"verify"}, {"retain", "-older-than", "1h"},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "typo.db")
+			var stdout, stderr bytes.Buffer
+			full := append([]string{args[0], "-db", path}, args[1:]...)
+			if code := run(context.Background(), full, &stdout, &stderr); code != 1 {
+				t.Errorf("%v: exit %d, want 1 (stderr %q)", full, code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), "no database at "+path) {
+				t.Errorf("%v: stderr %q does not say there is no database", full, stderr.String())
+			}
+			if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%v created %s (%v)", full, path, err)
+			}
+		})
+	}
+}
+
+// TestVersionFlags: -version and --version are the version command.
+func TestVersionFlags(t *testing.T) {
+	var want bytes.Buffer
+	if code := run(context.Background(), []string{"version"}, &want, io.Discard); code != 0 || want.Len() == 0 {
+		t.Fatalf("version: exit %d, output %q", code, want.String())
+	}
+	for _, flag := range []string{"-version", "--version"} {
+		var got bytes.Buffer
+		if code := run(context.Background(), []string{flag}, &got, io.Discard); code != 0 || got.String() != want.String() {
+			t.Errorf("%s: exit %d, output %q; want 0, %q", flag, code, got.String(), want.String())
+		}
 	}
 }

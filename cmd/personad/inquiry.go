@@ -38,6 +38,9 @@ func (c *inquiryCommand) ParseFlags(args []string) error {
 }
 
 func (c *inquiryCommand) Run(ctx context.Context) error {
+	if err := existingDB(c.db); err != nil {
+		return err
+	}
 	db, err := store.OpenReadOnly(c.db)
 	if err != nil {
 		return err

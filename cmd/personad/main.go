@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"syscall"
@@ -53,6 +54,9 @@ func main() {
 
 // run dispatches to a subcommand and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "-version" || args[0] == "--version") {
+		args = append([]string{"version"}, args[1:]...)
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {
@@ -89,6 +93,18 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'personad <command> -h' for a command's flags.")
+}
+
+// existingDB fails when there is no database file at path: the commands
+// that work on an existing database must never create an empty one.
+func existingDB(path string) error {
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = fmt.Errorf("no database at %s", path)
+		}
+		return withHint(err, "-db FILE, the database personad serve uses")
+	}
+	return nil
 }
 
 // hintError is an error with advice for the operator.

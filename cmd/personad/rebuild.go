@@ -23,6 +23,9 @@ func (c *rebuildCommand) ParseFlags(args []string) error {
 }
 
 func (c *rebuildCommand) Run(ctx context.Context) error {
+	if err := existingDB(c.db); err != nil {
+		return err
+	}
 	db, err := store.Open(c.db, store.Options{Policy: engine.Policy{AutoDecide: c.autoDecide}})
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/personad/personad/engine"
@@ -40,8 +39,8 @@ func (c *retainCommand) ParseFlags(args []string) error {
 }
 
 func (c *retainCommand) Run(ctx context.Context) error {
-	if _, err := os.Stat(c.db); err != nil {
-		return withHint(err, "-db FILE, the database personad serve uses")
+	if err := existingDB(c.db); err != nil {
+		return err
 	}
 	// Chunks are acknowledged without waiting for a checkpoint, which a
 	// reader holding an old snapshot would stall; Close checkpoints.

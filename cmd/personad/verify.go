@@ -42,6 +42,9 @@ func (c *verifyCommand) ParseFlags(args []string) error {
 }
 
 func (c *verifyCommand) Run(ctx context.Context) error {
+	if err := existingDB(c.db); err != nil {
+		return err
+	}
 	db, err := store.OpenReadOnly(c.db)
 	if err != nil {
 		return err
