@@ -57,13 +57,15 @@ type Result struct {
 //
 // It returns after the event is durable. Errors: a *ParseError (matching
 // ErrMalformed) when the body is not a Persona event, in which case the body
-// was kept as a dead letter; an error matching ErrUnavailable when the store
+// was kept as a dead letter, once per SHA-256 (the Result's Outcome is
+// OutcomeDeadLetter, and Duplicate says it was kept before); an error matching ErrUnavailable when the store
 // could not commit, in which case nothing was stored and the sender should
 // retry.
 func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
 	ev, err := Parse(d.Body)
 	if err != nil {
-		dl := &DeadLetter{ReceivedAt: d.ReceivedAt, Body: d.Body, SHA256: sha256.Sum256(d.Body), Reason: err.Error()}
+		dl := &DeadLetter{ReceivedAt: d.ReceivedAt, Body: d.Body, SHA256: sha256.Sum256(d.Body), Reason: err.Error(), Deliveries: 1}
+		var dup bool
 		if serr := e.store.Update(ctx, func(tx Tx) error {
 			dl.Body = d.Body
 			forgotten, err := namesForgotten(tx, d.Body)
@@ -73,11 +75,12 @@ func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
 			if forgotten {
 				dl.Body, _ = ScrubDeadLetter(d.Body)
 			}
-			return tx.AppendDeadLetter(dl)
+			dup, err = tx.AppendDeadLetter(dl)
+			return err
 		}); serr != nil {
 			return Result{}, unavailable(serr)
 		}
-		return Result{}, err
+		return Result{Outcome: OutcomeDeadLetter, Duplicate: dup}, err
 	}
 	// Hash outside the store's unit of work: a group-committing store runs
 	// units one after the other, so whatever they do is serial.

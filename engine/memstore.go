@@ -256,12 +256,19 @@ func (t memTx) ReplaceDeadLetters(ids []string, rewrite func([]byte) ([]byte, er
 	return nil
 }
 
-func (t memTx) AppendDeadLetter(d *DeadLetter) error {
+func (t memTx) AppendDeadLetter(d *DeadLetter) (bool, error) {
 	m := t.m
+	for i := range m.dead {
+		if m.dead[i].SHA256 == d.SHA256 {
+			m.dead[i].Deliveries++
+			m.undo = append(m.undo, func() { m.dead[i].Deliveries-- })
+			return true, nil
+		}
+	}
 	d.Seq = int64(len(m.dead)) + 1
 	m.dead = append(m.dead, *d)
 	m.undo = append(m.undo, func() { m.dead = m.dead[:len(m.dead)-1] })
-	return nil
+	return false, nil
 }
 
 // GetInquiry implements Reader.

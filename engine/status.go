@@ -145,6 +145,9 @@ const (
 	// OutcomeUnknown: an event name or status value personad does not know,
 	// or an event about something other than an inquiry: kept, no effect.
 	OutcomeUnknown Outcome = "unknown"
+	// OutcomeDeadLetter: an authentic body personad could not read, kept
+	// as a dead letter.
+	OutcomeDeadLetter Outcome = "dead_letter"
 )
 
 // Anomaly kinds recorded on an inquiry's projection.

@@ -61,8 +61,10 @@ type Tx interface {
 	// ReplaceDeadLetters rewrites, with rewrite, every dead letter that
 	// names one of ids (one of its IDWords is the id), keeping its SHA-256.
 	ReplaceDeadLetters(ids []string, rewrite func([]byte) ([]byte, error)) error
-	// AppendDeadLetter keeps an authentic body that could not be parsed.
-	AppendDeadLetter(d *DeadLetter) error
+	// AppendDeadLetter keeps an authentic body that could not be parsed,
+	// once per SHA-256: the same body again counts another delivery of
+	// the dead letter kept, and reports duplicate.
+	AppendDeadLetter(d *DeadLetter) (duplicate bool, err error)
 }
 
 // Reader answers the queries an application asks. Reads never wait for
@@ -138,6 +140,7 @@ type DeadLetter struct {
 	Body       []byte
 	SHA256     [32]byte
 	Reason     string
+	Deliveries int // how many times it was delivered
 }
 
 // Query selects inquiries for a listing. Zero values select everything.

@@ -17,6 +17,7 @@ type Metrics struct {
 	signatureFail *prometheus.CounterVec
 	ingestSeconds prometheus.Histogram
 	batchSize     prometheus.Histogram
+	deadLetters   prometheus.Counter
 }
 
 // NewMetrics creates the metrics on a new registry that also carries the Go
@@ -44,7 +45,11 @@ func NewMetrics() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
 	}
-	reg.MustRegister(m.deliveries, m.signatureFail, m.ingestSeconds, m.batchSize,
+	m.deadLetters = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "personad_dead_letters_total",
+		Help: "Deliveries of authentic bodies personad could not read, kept as dead letters (once per body) and acknowledged.",
+	})
+	reg.MustRegister(m.deliveries, m.signatureFail, m.ingestSeconds, m.batchSize, m.deadLetters,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	for _, r := range []string{ReasonMissing, ReasonMalformed, ReasonExpired, ReasonMismatch} {
 		m.signatureFail.WithLabelValues(r)

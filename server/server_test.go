@@ -128,7 +128,8 @@ func TestWebhookResponses(t *testing.T) {
 		{"wrong content type", body, func(h http.Header) { h.Set("Content-Type", "text/plain") }, "", 415, server.CodeUnsupportedMedia},
 		{"GET", nil, nil, http.MethodGet, 405, server.CodeMethodNotAllowed},
 		{"too large", bytes.Repeat([]byte(" "), 65<<10), nil, "", 413, server.CodePayloadTooLarge},
-		{"authentic but malformed", []byte(`{"data":[]}`), nil, "", 400, server.CodeMalformedEvent},
+		{"authentic but malformed: a dead letter, acknowledged", []byte(`{"data":[]}`), nil, "", 200, ""},
+		{"the same again: kept once", []byte(`{"data":[]}`), nil, "", 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -146,8 +147,8 @@ func TestWebhookResponses(t *testing.T) {
 			}
 		})
 	}
-	if dl := f.store.DeadLetters(); len(dl) != 1 || string(dl[0].Body) != `{"data":[]}` {
-		t.Errorf("dead letters %v, want the one authentic malformed body", dl)
+	if dl := f.store.DeadLetters(); len(dl) != 1 || string(dl[0].Body) != `{"data":[]}` || dl[0].Deliveries != 2 {
+		t.Errorf("dead letters %+v, want the one authentic malformed body, delivered twice", dl)
 	}
 	f.store.FailUpdates(errors.New("disk I/O error"))
 	if code, v := f.post(t, event("evt_2", engine.EventCompleted, "inq_1", engine.StatusCompleted, t0.Add(time.Minute)), nil); code != 503 || errCode(v) != server.CodeUnavailable {

@@ -84,7 +84,7 @@ func NewWebhookHandler(cfg WebhookConfig) (http.Handler, error) {
 
 // webhookResponse is the body of a 200.
 type webhookResponse struct {
-	EventID   string         `json:"event_id"`
+	EventID   *string        `json:"event_id"` // null for a dead letter
 	Outcome   engine.Outcome `json:"outcome"`
 	Duplicate bool           `json:"duplicate"`
 }
@@ -147,9 +147,13 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		"first_attempted_at", r.Header.Get("Persona-Webhook-First-Attempted-At"))
 	switch {
 	case errors.Is(err, engine.ErrMalformed):
-		// Authentic but unreadable: kept as a dead letter, and a 400 so
-		// that a human looks at it rather than Persona retrying it.
-		fail(http.StatusBadRequest, CodeMalformedEvent, err.Error())
+		// Authentic but unreadable: kept as a dead letter, once per body,
+		// and acknowledged, since Persona retries anything but a 2xx for
+		// days. A human reads it from the warning and the metric.
+		h.cfg.Metrics.delivery(http.StatusOK, string(engine.OutcomeDeadLetter))
+		h.cfg.Metrics.deadLetters.Inc()
+		log.Warn("authentic body kept as a dead letter", "reason", err.Error(), "duplicate", res.Duplicate)
+		writeJSON(w, http.StatusOK, webhookResponse{Outcome: engine.OutcomeDeadLetter, Duplicate: res.Duplicate})
 	case err != nil:
 		h.cfg.Metrics.delivery(http.StatusServiceUnavailable, "")
 		log.Error("webhook not stored; Persona will retry", "status", http.StatusServiceUnavailable, "err", err)
@@ -159,6 +163,6 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.cfg.Metrics.delivery(http.StatusOK, string(res.Outcome))
 		log.Info("webhook stored", "event_id", res.EventID, "event", res.Name, "inquiry_id", res.InquiryID,
 			"outcome", res.Outcome, "duplicate", res.Duplicate, "from", res.Before, "to", res.After)
-		writeJSON(w, http.StatusOK, webhookResponse{EventID: res.EventID, Outcome: res.Outcome, Duplicate: res.Duplicate})
+		writeJSON(w, http.StatusOK, webhookResponse{EventID: &res.EventID, Outcome: res.Outcome, Duplicate: res.Duplicate})
 	}
 }

@@ -32,6 +32,8 @@ const (
 	sDeadLetters
 	sSetDeadLetterBody
 	sAppendDeadLetter
+	sFindDeadLetter
+	sDeadLetterDelivery
 	sDataVersion
 	sSavepoint
 	sRelease
@@ -71,14 +73,16 @@ var writerSQL = [numStmts]string{
 	sParts:        `SELECT parts FROM events WHERE object_id = ? AND parts IS NOT NULL`,
 	sForget: `INSERT INTO forgotten (id, mode, at) VALUES (?1, ?2, ?3)
 		ON CONFLICT (id) DO UPDATE SET mode = max(mode, excluded.mode)`,
-	sDeadLetters:       `SELECT seq, body FROM dead_letters`,
-	sSetDeadLetterBody: `UPDATE dead_letters SET body = ? WHERE seq = ?`,
-	sSetBody:           `UPDATE events SET body = ? WHERE seq = ?`,
-	sAppendDeadLetter:  `INSERT INTO dead_letters (received_at, reason, sha256, body) VALUES (?, ?, ?, ?)`,
-	sDataVersion:       `PRAGMA data_version`,
-	sSavepoint:         `SAVEPOINT update_fn`,
-	sRelease:           `RELEASE update_fn`,
-	sRollbackTo:        `ROLLBACK TO update_fn`,
+	sDeadLetters:        `SELECT seq, body FROM dead_letters`,
+	sSetDeadLetterBody:  `UPDATE dead_letters SET body = ? WHERE seq = ?`,
+	sSetBody:            `UPDATE events SET body = ? WHERE seq = ?`,
+	sAppendDeadLetter:   `INSERT INTO dead_letters (received_at, reason, sha256, body) VALUES (?, ?, ?, ?)`,
+	sFindDeadLetter:     `SELECT seq FROM dead_letters WHERE sha256 = ? ORDER BY seq LIMIT 1`,
+	sDeadLetterDelivery: `UPDATE dead_letters SET deliveries = deliveries + 1 WHERE seq = ?`,
+	sDataVersion:        `PRAGMA data_version`,
+	sSavepoint:          `SAVEPOINT update_fn`,
+	sRelease:            `RELEASE update_fn`,
+	sRollbackTo:         `ROLLBACK TO update_fn`,
 }
 
 func init() {
@@ -250,13 +254,24 @@ func (t *tx) AppendChange(c *engine.Change) error {
 }
 
 // AppendDeadLetter implements engine.Tx.
-func (t *tx) AppendDeadLetter(d *engine.DeadLetter) error {
+func (t *tx) AppendDeadLetter(d *engine.DeadLetter) (bool, error) {
+	var seq int64
+	switch err := t.stmt(sFindDeadLetter).QueryRow(d.SHA256[:]).Scan(&seq); {
+	case err == nil:
+		if _, err := t.stmt(sDeadLetterDelivery).Exec(seq); err != nil {
+			return false, unavailable("record dead letter delivery", err)
+		}
+		d.Seq = seq
+		return true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, unavailable("find dead letter", err)
+	}
 	res, err := t.stmt(sAppendDeadLetter).Exec(d.ReceivedAt.UnixMilli(), d.Reason, d.SHA256[:], blob(d.Body))
 	if err != nil {
-		return unavailable("append dead letter", err)
+		return false, unavailable("append dead letter", err)
 	}
 	d.Seq, err = res.LastInsertId()
-	return err
+	return false, err
 }
 
 // scanRecords reads rows of recordColumns and closes rows.

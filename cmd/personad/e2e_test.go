@@ -214,14 +214,14 @@ func TestBadRequests(t *testing.T) {
 		ecode string
 		dead  bool // authentic, kept as a dead letter
 	}{
-		{"empty body", []byte{}, nil, 400, server.CodeMalformedEvent, true},
-		{"truncated JSON", good[:len(good)/2], nil, 400, server.CodeMalformedEvent, true},
-		{"not JSON", []byte("hello"), nil, 400, server.CodeMalformedEvent, true},
-		{"JSON array", []byte(`[{"data":{}}]`), nil, 400, server.CodeMalformedEvent, true},
-		{"deeply nested", nested, nil, 400, server.CodeMalformedEvent, true},
-		{"invalid UTF-8", bytes.Replace(good, []byte("Jane"), []byte("J\xffne"), 1), nil, 400, server.CodeMalformedEvent, true},
-		{"no event id", bytes.Replace(good, []byte(`"id": "evt_`), []byte(`"idx": "evt_`), 1), nil, 400, server.CodeMalformedEvent, true},
-		{"bad created-at", bytes.Replace(good, []byte(`"created-at": "2024-03-15T18:31:00.100Z"`), []byte(`"created-at": "yesterday"`), 1), nil, 400, server.CodeMalformedEvent, true},
+		{"empty body", []byte{}, nil, 200, "", true},
+		{"truncated JSON", good[:len(good)/2], nil, 200, "", true},
+		{"not JSON", []byte("hello"), nil, 200, "", true},
+		{"JSON array", []byte(`[{"data":{}}]`), nil, 200, "", true},
+		{"deeply nested", nested, nil, 200, "", true},
+		{"invalid UTF-8", bytes.Replace(good, []byte("Jane"), []byte("J\xffne"), 1), nil, 200, "", true},
+		{"no event id", bytes.Replace(good, []byte(`"id": "evt_`), []byte(`"idx": "evt_`), 1), nil, 200, "", true},
+		{"bad created-at", bytes.Replace(good, []byte(`"created-at": "2024-03-15T18:31:00.100Z"`), []byte(`"created-at": "yesterday"`), 1), nil, 200, "", true},
 		{"10 MB body", bytes.Repeat([]byte(" "), 10<<20), nil, 413, server.CodePayloadTooLarge, false},
 		{"wrong content type", good, func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }, 415, server.CodeUnsupportedMedia, false},
 		{"no content type", good, func(r *http.Request) { r.Header.Del("Content-Type") }, 415, server.CodeUnsupportedMedia, false},
@@ -251,6 +251,13 @@ func TestBadRequests(t *testing.T) {
 			}
 			if tt.dead {
 				dead++
+				if r.body["outcome"] != "dead_letter" || r.body["event_id"] != nil || r.body["duplicate"] != false {
+					t.Errorf("dead letter answered %s, want {event_id: null, outcome: dead_letter, duplicate: false}", r.raw)
+				}
+				// Persona's retry of the same body: acknowledged again, kept once.
+				if again := d.post(tt.body, tt.edit); again.code != 200 || again.body["duplicate"] != true {
+					t.Errorf("redelivered dead letter: %d %s, want 200 duplicate", again.code, again.raw)
+				}
 			}
 			if h := d.get("/healthz"); h.code != 200 {
 				t.Fatalf("daemon stopped serving: /healthz %d", h.code)
@@ -265,6 +272,20 @@ func TestBadRequests(t *testing.T) {
 	st := d.stats()
 	if st.Events != 1 || st.DeadLetters != int64(dead) || st.Inquiries != 0 {
 		t.Errorf("stored %d events, %d dead letters, %d inquiries; want 1, %d, 0", st.Events, st.DeadLetters, st.Inquiries, dead)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+d.APIAddr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil {
+		t.Error(err)
+	} else {
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(raw), "personad_dead_letters_total "+strconv.Itoa(2*dead)+"\n") {
+			t.Errorf("/metrics does not count %d dead-letter deliveries", 2*dead)
+		}
+	}
+	if got := strings.Count(d.logs.String(), "authentic body kept as a dead letter"); got != 2*dead {
+		t.Errorf("%d dead-letter warnings logged, want %d", got, 2*dead)
 	}
 	if strings.Contains(d.logs.String(), "Jane") || strings.Contains(d.logs.String(), testSecret) {
 		t.Error("logs hold PII or a secret")

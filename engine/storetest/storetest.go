@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"ReplaceBodies", testReplaceBodies},
 		{"Forget", testForget},
 		{"ReplaceDeadLetters", testReplaceDeadLetters},
+		{"DeadLettersOncePerBody", testDeadLettersOncePerBody},
 		{"Listing", testListing},
 		{"IngestHistoryOutOfOrder", testIngestHistoryOutOfOrder},
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
@@ -157,7 +159,7 @@ func testFailedUpdateLeavesNoTrace(t *testing.T, s engine.Store) {
 		if err := tx.AppendChange(&engine.Change{InquiryID: "inq_x", EventID: "evt_x", ToStatus: engine.StatusPending, At: t0}); err != nil {
 			return err
 		}
-		if err := tx.AppendDeadLetter(&engine.DeadLetter{ReceivedAt: t0, Body: []byte("{"), Reason: "x"}); err != nil {
+		if _, err := tx.AppendDeadLetter(&engine.DeadLetter{ReceivedAt: t0, Body: []byte("{"), Reason: "x"}); err != nil {
 			return err
 		}
 		return boom
@@ -579,7 +581,7 @@ func testReplaceDeadLetters(t *testing.T, s engine.Store) {
 	}
 	update(t, s, func(tx engine.Tx) error {
 		for _, b := range bodies {
-			if err := tx.AppendDeadLetter(&engine.DeadLetter{ReceivedAt: t0, Body: b, SHA256: sha256.Sum256(b), Reason: "test"}); err != nil {
+			if _, err := tx.AppendDeadLetter(&engine.DeadLetter{ReceivedAt: t0, Body: b, SHA256: sha256.Sum256(b), Reason: "test", Deliveries: 1}); err != nil {
 				return err
 			}
 		}
@@ -622,5 +624,41 @@ func checkDeadLetters(t *testing.T, got []engine.DeadLetter, orig [][]byte) {
 	}
 	if !bytes.Equal(got[2].Body, orig[2]) {
 		t.Errorf("dead letter of another inquiry was touched: %s", got[2].Body)
+	}
+}
+
+func testDeadLettersOncePerBody(t *testing.T, s engine.Store) {
+	a, b := []byte("not json"), []byte("not json either")
+	var dups []bool
+	for _, body := range [][]byte{a, b, a, a} {
+		update(t, s, func(tx engine.Tx) error {
+			dup, err := tx.AppendDeadLetter(&engine.DeadLetter{ReceivedAt: t0, Body: body, SHA256: sha256.Sum256(body), Reason: "x", Deliveries: 1})
+			dups = append(dups, dup)
+			return err
+		})
+	}
+	if want := []bool{false, false, true, true}; !slices.Equal(dups, want) {
+		t.Errorf("duplicate = %v, want %v", dups, want)
+	}
+	var got []engine.DeadLetter
+	switch st := s.(type) {
+	case *engine.MemoryStore:
+		got = st.DeadLetters()
+	case interface {
+		DeadLetters(context.Context, int) ([]engine.DeadLetter, error)
+	}:
+		var err error
+		if got, err = st.DeadLetters(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("%T lists no dead letters", s)
+	}
+	deliveries := map[string]int{}
+	for _, d := range got {
+		deliveries[string(d.Body)] = d.Deliveries
+	}
+	if want := map[string]int{string(a): 3, string(b): 1}; !maps.Equal(deliveries, want) {
+		t.Errorf("dead letters and their deliveries = %v, want %v", deliveries, want)
 	}
 }

@@ -26,6 +26,10 @@ CREATE TABLE forgotten (
 	at   INTEGER NOT NULL -- unix milliseconds, when personad learned it
 ) WITHOUT ROWID;
 
+-- A dead letter is kept once per body SHA-256; a redelivery counts.
+ALTER TABLE dead_letters ADD COLUMN deliveries INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX dead_letters_by_sha256 ON dead_letters (sha256);
+
 -- settings: small named integers (the retention mark).
 CREATE TABLE settings (
 	key   TEXT    PRIMARY KEY NOT NULL,
