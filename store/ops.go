@@ -38,17 +38,7 @@ type RebuildReport struct {
 // (nothing is changed then), ctx's error when ctx ended before it started,
 // and an error matching engine.ErrUnavailable when the store failed.
 func (db *DB) Rebuild(ctx context.Context) (RebuildReport, error) {
-	start := time.Now()
-	if db.writer == nil {
-		return RebuildReport{}, fmt.Errorf("%w: store: %s was opened read-only", engine.ErrUnavailable, db.path)
-	}
-	var rep RebuildReport
-	err := db.writer.do(ctx, func(t *tx) error {
-		rep = RebuildReport{}
-		return rebuild(t, db.opts.Policy, start, &rep)
-	})
-	rep.Duration = time.Since(start)
-	return rep, err
+	return db.RebuildWith(ctx, db.opts.Policy)
 }
 
 // derived is one inquiry's projection as the log folds it.

@@ -497,7 +497,7 @@ func TestUnavailableAndMetrics(t *testing.T) {
 	for _, want := range []string{
 		`personad_deliveries_total{code="200",outcome="applied"} 1`,
 		`personad_inquiries{status="created"} 1`,
-		`personad_commit_batch_size_count 1`,
+		`personad_commit_batch_size_count 2`, // recording the policy at the first start, then the event
 		`personad_database_bytes`,
 		`personad_ingest_seconds_count 1`,
 		`personad_signature_failures_total{reason="mismatch"} 0`,

@@ -95,6 +95,13 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'personad <command> -h' for a command's flags.")
 }
 
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
 // existingDB fails when there is no database file at path: the commands
 // that work on an existing database must never create an empty one.
 func existingDB(path string) error {

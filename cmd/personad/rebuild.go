@@ -13,13 +13,18 @@ type rebuildCommand struct {
 	stdout     io.Writer
 	db         string
 	autoDecide bool
+	policySet  bool // -auto-decide was given
 }
 
 func (c *rebuildCommand) ParseFlags(args []string) error {
 	fs := newFlagSet("rebuild", "rebuild -db FILE [-auto-decide]", c.stdout)
 	fs.StringVar(&c.db, "db", "personad.db", "database file")
-	fs.BoolVar(&c.autoDecide, "auto-decide", false, "fold with the auto-decide policy (use what serve uses)")
-	return fs.Parse(args)
+	fs.BoolVar(&c.autoDecide, "auto-decide", false, "fold with this policy and record it in the file (default: the policy the file records)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c.policySet = flagGiven(fs, "auto-decide")
+	return nil
 }
 
 func (c *rebuildCommand) Run(ctx context.Context) error {
@@ -31,9 +36,25 @@ func (c *rebuildCommand) Run(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	rep, err := db.Rebuild(ctx)
+	stored, recorded, err := db.StoredPolicy(ctx)
 	if err != nil {
 		return err
+	}
+	p := stored
+	if c.policySet || !recorded {
+		p = engine.Policy{AutoDecide: c.autoDecide}
+	}
+	rep, err := db.RebuildWith(ctx, p)
+	if err != nil {
+		return err
+	}
+	if !recorded || p != stored {
+		if err := db.RecordPolicy(ctx, p); err != nil {
+			return err
+		}
+	}
+	if recorded && p != stored {
+		fmt.Fprintf(c.stdout, "policy changed: -auto-decide=%v, was %v\n", p.AutoDecide, stored.AutoDecide)
 	}
 	_, err = fmt.Fprintf(c.stdout, "rebuilt %d inquiries from %d events in %v: %d projections changed, %d changes appended to the feed\n",
 		rep.Inquiries, rep.Events, rep.Duration.Round(1e6), len(rep.Changed), rep.Changes)

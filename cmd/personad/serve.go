@@ -199,6 +199,25 @@ func parseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
+// holdPolicy records the decision policy in a new database, and refuses
+// one whose recorded policy differs: its decisions were made with that.
+func holdPolicy(db *store.DB, path string, p engine.Policy) error {
+	ctx := context.Background()
+	stored, recorded, err := db.StoredPolicy(ctx)
+	switch {
+	case err != nil:
+		return err
+	case !recorded:
+		return db.RecordPolicy(ctx, p)
+	case stored != p:
+		return withHint(fmt.Errorf("%s was served with -auto-decide=%v, and its decisions were made so; this serve has -auto-decide=%v",
+			path, stored.AutoDecide, p.AutoDecide),
+			fmt.Sprintf("serve with -auto-decide=%v, or change the policy, which folds every inquiry again: personad rebuild -db %s -auto-decide=%v",
+				stored.AutoDecide, path, p.AutoDecide))
+	}
+	return nil
+}
+
 // Start opens the database and starts both listeners. It returns once they
 // accept connections.
 func (s *Serve) Start() error {
@@ -215,6 +234,10 @@ func (s *Serve) Start() error {
 				"forget_within", s.ForgetWithin)
 		}})
 	if err != nil {
+		return err
+	}
+	if err := holdPolicy(db, s.DBPath, policy); err != nil {
+		db.Close()
 		return err
 	}
 	s.db = db

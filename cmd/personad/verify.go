@@ -18,16 +18,18 @@ type verifyCommand struct {
 	db         string
 	head       *store.ChainHead
 	autoDecide bool
+	policySet  bool // -auto-decide was given
 }
 
 func (c *verifyCommand) ParseFlags(args []string) error {
 	fs := newFlagSet("verify", "verify -db FILE [-head SEQ:HEX] [-auto-decide]", c.stdout)
 	fs.StringVar(&c.db, "db", "personad.db", "database file")
 	head := fs.String("head", "", "a head anchored earlier, SEQ:HEX (as verify prints it, or GET /v1/audit/head's seq and chain joined by a colon), that the log must still hold")
-	fs.BoolVar(&c.autoDecide, "auto-decide", false, "fold with the auto-decide policy (use what serve uses)")
+	fs.BoolVar(&c.autoDecide, "auto-decide", false, "fold with this policy (default: the policy the file records)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	c.policySet = flagGiven(fs, "auto-decide")
 	if fs.NArg() > 0 {
 		return withHint(fmt.Errorf("unexpected argument %q", fs.Arg(0)), "personad verify -db personad.db [-head SEQ:HEX]")
 	}
@@ -50,7 +52,13 @@ func (c *verifyCommand) Run(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	rep, err := db.Verify(ctx, engine.Policy{AutoDecide: c.autoDecide}, c.head)
+	p := engine.Policy{AutoDecide: c.autoDecide}
+	if stored, recorded, err := db.StoredPolicy(ctx); err != nil {
+		return err
+	} else if recorded && !c.policySet {
+		p = stored
+	}
+	rep, err := db.Verify(ctx, p, c.head)
 	if errors.Is(err, store.ErrTampered) {
 		hint := "restore the database from a backup; compare it with this one to see what changed"
 		switch {
