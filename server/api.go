@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,12 +62,12 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 	r.RedirectFixedPath = false
 	r.RedirectTrailingSlash = false
 	r.HandleMethodNotAllowed = true
-	r.GET("/v1/inquiries", a.auth(a.listInquiries))
-	r.GET("/v1/inquiries/:id", a.auth(a.getInquiry))
-	r.GET("/v1/inquiries/:id/events", a.auth(a.getEvents))
-	r.GET("/v1/inquiries/:id/decision", a.auth(a.waitDecision))
-	r.GET("/v1/changes", a.auth(a.changes))
-	r.GET("/v1/audit/head", a.auth(a.auditHead))
+	r.GET("/v1/inquiries", a.auth(only(a.listInquiries, "status", "decision", "redacted", "limit", "cursor")))
+	r.GET("/v1/inquiries/:id", a.auth(only(a.getInquiry)))
+	r.GET("/v1/inquiries/:id/events", a.auth(only(a.getEvents)))
+	r.GET("/v1/inquiries/:id/decision", a.auth(only(a.waitDecision, "wait")))
+	r.GET("/v1/changes", a.auth(only(a.changes, "after", "limit", "wait")))
+	r.GET("/v1/audit/head", a.auth(only(a.auditHead)))
 	r.GET("/healthz", a.healthz)
 	r.GET("/metrics", a.auth(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 		cfg.Metrics.Handler().ServeHTTP(w, r)
@@ -101,6 +102,27 @@ func profile(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 		pprof.Trace(w, r)
 	default:
 		pprof.Index(w, r)
+	}
+}
+
+// only refuses, with a 400 naming it, a query parameter the route does
+// not know: a typo such as ?staus=approved must never be read as "no
+// filter" by a gate that lets users through.
+func only(h httprouter.Handle, params ...string) httprouter.Handle {
+	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		for name := range r.URL.Query() {
+			if !slices.Contains(params, name) {
+				msg := "unknown query parameter " + strconv.Quote(name)
+				if len(params) == 0 {
+					msg += ": this route takes none"
+				} else {
+					msg += ": this route takes " + strings.Join(params, ", ")
+				}
+				badRequest(w, msg)
+				return
+			}
+		}
+		h(w, r, p)
 	}
 }
 

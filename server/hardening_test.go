@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +71,37 @@ func TestChangesCursorAhead(t *testing.T) {
 				}
 				if time.Since(start) > 5*time.Second {
 					t.Errorf("the 409 waited %v", time.Since(start))
+				}
+			}
+		})
+	}
+}
+
+// TestUnknownQueryParameter: a parameter a route does not take is a 400
+// naming it and the valid ones, never silently ignored.
+func TestUnknownQueryParameter(t *testing.T) {
+	f := newFixture(t, "", nil)
+	for _, tt := range []struct {
+		path string
+		want int
+	}{
+		{"/v1/inquiries?status=approved", http.StatusOK},
+		{"/v1/inquiries?staus=approved", http.StatusBadRequest},
+		{"/v1/inquiries?status=approved&Limit=5", http.StatusBadRequest},
+		{"/v1/changes?after=0&limit=5", http.StatusOK},
+		{"/v1/changes?since=0", http.StatusBadRequest},
+		{"/v1/inquiries/inq_1/decision?timeout=1s", http.StatusBadRequest},
+		{"/v1/inquiries/inq_1?x=1", http.StatusBadRequest},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			code, body := f.get(t, tt.path)
+			if code != tt.want {
+				t.Fatalf("%d %v, want %d", code, body, tt.want)
+			}
+			if code == http.StatusBadRequest {
+				e, _ := body["error"].(map[string]any)
+				if msg, _ := e["message"].(string); e["code"] != "invalid_request" || !strings.Contains(msg, "unknown query parameter") || !strings.Contains(msg, "takes") {
+					t.Errorf("error %v, want invalid_request naming the parameter and the valid ones", body)
 				}
 			}
 		})
