@@ -67,5 +67,7 @@ func (m *Metrics) ObserveBatch(size int) { m.batchSize.Observe(float64(size)) }
 
 // Handler serves the registry in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
+	// One collector that fails (a database that cannot be read) must not
+	// take every other metric down with it.
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

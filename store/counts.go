@@ -6,10 +6,11 @@ import (
 	"github.com/personad/personad/engine"
 )
 
-// StatusCounts returns how many inquiries are in each status, for metrics.
-// Errors: engine.ErrUnavailable.
+// StatusCounts returns how many inquiries are in each status, for metrics;
+// an inquiry no event has given a status yet counts under "". Errors:
+// engine.ErrUnavailable.
 func (db *DB) StatusCounts(ctx context.Context) (map[engine.Status]int64, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT status, count(*) FROM inquiries GROUP BY status`)
+	rows, err := db.read.QueryContext(ctx, `SELECT coalesce(status, ''), count(*) FROM inquiries GROUP BY 1`)
 	if err != nil {
 		return nil, unavailable("count inquiries", err)
 	}

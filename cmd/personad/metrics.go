@@ -31,7 +31,7 @@ func registerStoreMetrics(m *server.Metrics, db *store.DB) {
 		Help: "How long past -forget-within the WAL has still held bodies a redaction or retention scrubbed away (a reader holding an old snapshot keeps it from being truncated); 0 when nothing is overdue.",
 	}, func() float64 { return db.ForgetOverdue().Seconds() }))
 	m.Registry.MustRegister(&statusCollector{db: db, desc: prometheus.NewDesc(
-		"personad_inquiries", "Inquiries by status.", []string{"status"}, nil)})
+		"personad_inquiries", `Inquiries by status; "none" until an event shows one personad knows.`, []string{"status"}, nil)})
 }
 
 type statusCollector struct {
@@ -52,4 +52,5 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range engine.Statuses {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[""]), "none")
 }

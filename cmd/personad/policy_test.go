@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -82,4 +83,45 @@ func TestPolicyLivesInTheDatabase(t *testing.T) {
 		t.Fatalf("serve with the recorded policy: %v", err)
 	}
 	again.Close(context.Background())
+}
+
+// TestMetricsSurviveOddRows: inquiries no event gave a status personad
+// knows (a null status, a status Persona added) are counted as "none",
+// and /metrics answers 200 (one such row used to make every scrape a 500).
+func TestMetricsSurviveOddRows(t *testing.T) {
+	d := startDaemon(t, defaultEnv())
+	noStatus := bytes.Replace(readFixture(t, "inquiry.transitioned.json"), []byte(`"status": "pending",`), []byte(`"status": null,`), 1)
+	strange := bytes.ReplaceAll(readFixture(t, "inquiry.started.json"), []byte("inq_kT4xVnR2bPmYwL9sTgD3cExZ"), []byte("inq_strange0000000000000001"))
+	strange = bytes.Replace(strange, []byte(`"status": "pending",`), []byte(`"status": "under_audit",`), 1)
+	for _, b := range [][]byte{noStatus, strange} {
+		if r := d.post(b, nil); r.code != 200 {
+			t.Fatalf("delivery: %d %s", r.code, r.raw)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+d.APIAddr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d %s", resp.StatusCode, raw)
+	}
+	for _, want := range []string{`personad_inquiries{status="none"} 2`} {
+		if !strings.Contains(string(raw), want+"\n") {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(string(raw), "personad_inquiries"))
+		}
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
