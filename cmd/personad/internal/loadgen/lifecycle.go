@@ -11,7 +11,7 @@ import (
 // This file is the generator's own model of an inquiry's life: which
 // events Persona sends, in which order, and what personad's projection
 // must say after each of them. It follows the lifecycle of
-// ../shared/persona-reference.md section 5 and personad's documented
+// testdata/persona-reference.md section 5 and personad's documented
 // semantics (engine/fold.go, engine/status.go), without calling the
 // engine:
 //
