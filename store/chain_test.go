@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/personad/personad/engine"
 	"github.com/personad/personad/store"
@@ -393,56 +392,11 @@ func TestMigrateChainsEvents(t *testing.T) {
 // own millisecond, and their projections. It returns how many events.
 func writeV3(t *testing.T, path string) int {
 	t.Helper()
-	raw := rawDB(t, path, "_pragma=journal_mode(WAL)&_pragma=secure_delete(ON)")
-	for _, name := range []string{"0001_init.sql", "0002_related_inquiry.sql", "0003_related_inquiry_immutable.sql"} {
-		script, err := os.ReadFile(filepath.Join("migrations", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		mustExec(t, raw, string(script))
-	}
-	mustExec(t, raw, "PRAGMA user_version = 3; PRAGMA application_id = 1885696627") // "pers"
 	bodies := append(newGenerator(t).bodies(4), fixture(t, "verification.passed.json"), fixture(t, "inquiry.started.json"))
-	folds := map[string][]*engine.Event{}
-	received := time.Date(2024, 3, 16, 9, 0, 0, 0, time.UTC)
-	for i, body := range bodies {
-		ev, err := engine.Parse(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(body)
-		var related any
-		if ev.RelatedInquiryID != "" {
-			related = ev.RelatedInquiryID
-		}
-		if _, err := raw.Exec(`INSERT INTO events (event_id, name, object_type, object_id, related_inquiry_id, created_at,
-			received_at, attempts_made, deliveries, outcome, sha256, body) VALUES (?, ?, ?, ?, ?, ?, ?, 1, 1, 'applied', ?, ?)`,
-			ev.ID, ev.Name, ev.ObjectType, ev.ObjectID, related, ev.CreatedAt.UnixMilli(),
-			received.Add(time.Duration(i)*time.Millisecond).UnixMilli(), sum[:], body); err != nil {
-			t.Fatal(err)
-		}
-		if ev.IsInquiry() {
-			folds[ev.ObjectID] = append(folds[ev.ObjectID], ev)
-		}
+	events := make([]v3Event, len(bodies))
+	for i, b := range bodies {
+		events[i] = asReceived(b)
 	}
-	for id, events := range folds {
-		inq, _ := engine.Fold(id, events, engine.Policy{})
-		doc, err := inq.MarshalJSON()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var decision any
-		if inq.Decision != "" {
-			decision = string(inq.Decision)
-		}
-		if _, err := raw.Exec(`INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			id, string(inq.Status), decision, inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustExec(t, raw, "PRAGMA wal_checkpoint(TRUNCATE)")
-	if err := raw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeV3Log(t, path, events)
 	return len(bodies)
 }
