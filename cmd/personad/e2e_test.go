@@ -140,6 +140,23 @@ func (d *daemon) get(path string) response {
 	return send(d.t, req)
 }
 
+// metrics returns the daemon's /metrics page, failing unless it is a 200.
+func (d *daemon) metrics() string {
+	d.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+d.APIAddr()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		d.t.Fatalf("/metrics: %d %s (%v)", resp.StatusCode, raw, err)
+	}
+	return string(raw)
+}
+
 func (d *daemon) stats() store.Stats {
 	d.t.Helper()
 	db, err := store.OpenReadOnly(d.dbPath)
@@ -273,16 +290,8 @@ func TestBadRequests(t *testing.T) {
 	if st.Events != 1 || st.DeadLetters != int64(dead) || st.Inquiries != 0 {
 		t.Errorf("stored %d events, %d dead letters, %d inquiries; want 1, %d, 0", st.Events, st.DeadLetters, st.Inquiries, dead)
 	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+d.APIAddr()+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	if resp, err := http.DefaultClient.Do(req); err != nil {
-		t.Error(err)
-	} else {
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if !strings.Contains(string(raw), "personad_dead_letters_total "+strconv.Itoa(2*dead)+"\n") {
-			t.Errorf("/metrics does not count %d dead-letter deliveries", 2*dead)
-		}
+	if !strings.Contains(d.metrics(), "personad_dead_letters_total "+strconv.Itoa(2*dead)+"\n") {
+		t.Errorf("/metrics does not count %d dead-letter deliveries", 2*dead)
 	}
 	if got := strings.Count(d.logs.String(), "authentic body kept as a dead letter"); got != 2*dead {
 		t.Errorf("%d dead-letter warnings logged, want %d", got, 2*dead)
@@ -486,14 +495,7 @@ func TestUnavailableAndMetrics(t *testing.T) {
 	if r := d.post(readFixture(t, "inquiry.created.json"), nil); r.code != 200 {
 		t.Fatalf("post: %d %s", r.code, r.raw)
 	}
-	req, _ := http.NewRequest(http.MethodGet, "http://"+d.APIAddr()+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	raw := d.metrics()
 	for _, want := range []string{
 		`personad_deliveries_total{code="200",outcome="applied"} 1`,
 		`personad_inquiries{status="created"} 1`,
@@ -502,7 +504,7 @@ func TestUnavailableAndMetrics(t *testing.T) {
 		`personad_ingest_seconds_count 1`,
 		`personad_signature_failures_total{reason="mismatch"} 0`,
 	} {
-		if !strings.Contains(string(raw), want) {
+		if !strings.Contains(raw, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"io"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -164,15 +162,8 @@ func TestServeExposesForgetOverdue(t *testing.T) {
 	d := startDaemon(t, defaultEnv(), "-forget-within", "20ms")
 	overdue := func() float64 {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, "http://"+d.APIAddr()+"/metrics", nil)
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for line := range strings.SplitSeq(string(raw), "\n") {
+		raw := d.metrics()
+		for line := range strings.SplitSeq(raw, "\n") {
 			if v, ok := strings.CutPrefix(line, "personad_forget_overdue_seconds "); ok {
 				f, err := strconv.ParseFloat(v, 64)
 				if err != nil {
