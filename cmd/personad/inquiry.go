@@ -8,7 +8,6 @@ import (
 
 	"github.com/personad/personad/engine"
 	"github.com/personad/personad/server"
-	"github.com/personad/personad/store"
 )
 
 // inquiryCommand prints a projection (personad inquiry) or a history
@@ -38,10 +37,7 @@ func (c *inquiryCommand) ParseFlags(args []string) error {
 }
 
 func (c *inquiryCommand) Run(ctx context.Context) error {
-	if err := existingDB(c.db); err != nil {
-		return err
-	}
-	db, err := store.OpenReadOnly(c.db)
+	db, err := openExistingReadOnly(c.db)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/personad/personad/engine"
+	"github.com/personad/personad/store"
 )
 
 // command is one subcommand: it parses its flags, then runs.
@@ -100,6 +103,29 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
 	return given
+}
+
+// openExistingReadOnly opens, for reading alongside a running serve, the
+// database at path, which must exist.
+func openExistingReadOnly(path string) (*store.DB, error) {
+	if err := existingDB(path); err != nil {
+		return nil, err
+	}
+	return store.OpenReadOnly(path)
+}
+
+// policyToUse returns the policy a command folds with: the one the file
+// records, unless -auto-decide was given (given) or none is recorded,
+// then the flag's; and what the file records.
+func policyToUse(ctx context.Context, db *store.DB, given, autoDecide bool) (use, stored engine.Policy, recorded bool, err error) {
+	if stored, recorded, err = db.StoredPolicy(ctx); err != nil {
+		return engine.Policy{}, engine.Policy{}, false, err
+	}
+	use = stored
+	if given || !recorded {
+		use = engine.Policy{AutoDecide: autoDecide}
+	}
+	return use, stored, recorded, nil
 }
 
 // existingDB fails when there is no database file at path: the commands

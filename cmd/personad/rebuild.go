@@ -36,13 +36,9 @@ func (c *rebuildCommand) Run(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	stored, recorded, err := db.StoredPolicy(ctx)
+	p, stored, recorded, err := policyToUse(ctx, db, c.policySet, c.autoDecide)
 	if err != nil {
 		return err
-	}
-	p := stored
-	if c.policySet || !recorded {
-		p = engine.Policy{AutoDecide: c.autoDecide}
 	}
 	rep, err := db.RebuildWith(ctx, p)
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/personad/personad/engine"
 	"github.com/personad/personad/store"
 )
 
@@ -44,19 +43,14 @@ func (c *verifyCommand) ParseFlags(args []string) error {
 }
 
 func (c *verifyCommand) Run(ctx context.Context) error {
-	if err := existingDB(c.db); err != nil {
-		return err
-	}
-	db, err := store.OpenReadOnly(c.db)
+	db, err := openExistingReadOnly(c.db)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	p := engine.Policy{AutoDecide: c.autoDecide}
-	if stored, recorded, err := db.StoredPolicy(ctx); err != nil {
+	p, _, _, err := policyToUse(ctx, db, c.policySet, c.autoDecide)
+	if err != nil {
 		return err
-	} else if recorded && !c.policySet {
-		p = stored
 	}
 	rep, err := db.Verify(ctx, p, c.head)
 	if errors.Is(err, store.ErrTampered) {
