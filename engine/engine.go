@@ -140,11 +140,7 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 		AttemptsMade: d.AttemptsMade, Deliveries: 1, Body: d.Body, SHA256: sum, Outcome: OutcomeUnknown,
 		Parts: ev.Parts,
 	}
-	rose, err := e.learn(tx, ev, d.ReceivedAt, also)
-	if err != nil {
-		return err
-	}
-	mode, err := tx.Forgetting(ev.ObjectID)
+	rose, mode, err := e.learn(tx, ev, d.ReceivedAt, also)
 	if err != nil {
 		return err
 	}
@@ -198,8 +194,54 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 // bodies of every object whose forget mode rose are scrubbed, with the
 // dead letters naming them, and the projections of those that are other
 // inquiries are folded again from their scrubbed log. It returns the
-// objects whose mode rose.
-func (e *Engine) learn(tx Tx, ev *Event, at time.Time, also *[]Change) ([]Forgotten, error) {
+// objects whose mode rose, and the forget mode of ev's object.
+func (e *Engine) learn(tx Tx, ev *Event, at time.Time, also *[]Change) ([]Forgotten, Forget, error) {
+	rose, err := e.forgetLearned(tx, ev)
+	if err != nil {
+		return nil, ForgetNone, err
+	}
+	mode, err := tx.Forgetting(ev.ObjectID)
+	if err != nil {
+		return nil, ForgetNone, err
+	}
+	if mode != ForgetNone {
+		// An inquiry's parts are stored with this event (Record.Parts),
+		// after this: those of a forgotten inquiry are forgotten now,
+		// however late the inquiry lists them.
+		for _, p := range ev.Parts {
+			r, err := tx.Forget(p, mode)
+			if err != nil {
+				return nil, ForgetNone, err
+			}
+			rose = append(rose, r...)
+		}
+	}
+	if err := ForgetStored(tx, rose); err != nil {
+		return nil, ForgetNone, err
+	}
+	for _, f := range rose {
+		if f.ID == ev.ObjectID {
+			continue // its fold follows
+		}
+		c, err := Refold(tx, f.ID, e.policy)
+		if err != nil {
+			return nil, ForgetNone, err
+		}
+		if c != nil {
+			c.EventID, c.At = ev.ID, at
+			if err := tx.AppendChange(c); err != nil {
+				return nil, ForgetNone, err
+			}
+			*also = append(*also, *c)
+		}
+	}
+	return rose, mode, nil
+}
+
+// forgetLearned records the owners ev names and forgets what a forgotten
+// owner or ev's own redaction makes forgotten; it returns the objects
+// whose forget mode rose.
+func (e *Engine) forgetLearned(tx Tx, ev *Event) ([]Forgotten, error) {
 	unknown, err := tx.AddLinks(ev.OwnerLinks())
 	if err != nil {
 		return nil, err
@@ -227,44 +269,6 @@ func (e *Engine) learn(tx Tx, ev *Event, at time.Time, also *[]Change) ([]Forgot
 			return nil, err
 		}
 		rose = append(rose, r...)
-	}
-	if len(ev.Parts) > 0 {
-		// An inquiry's parts are stored with this event (Record.Parts),
-		// after this: those of a forgotten inquiry are forgotten now,
-		// however late the inquiry lists them.
-		mode, err := tx.Forgetting(ev.ObjectID)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range ev.Parts {
-			if mode == ForgetNone {
-				break
-			}
-			r, err := tx.Forget(p, mode)
-			if err != nil {
-				return nil, err
-			}
-			rose = append(rose, r...)
-		}
-	}
-	if err := ForgetStored(tx, rose); err != nil {
-		return nil, err
-	}
-	for _, f := range rose {
-		if f.ID == ev.ObjectID {
-			continue // its fold follows
-		}
-		c, err := Refold(tx, f.ID, e.policy)
-		if err != nil {
-			return nil, err
-		}
-		if c != nil {
-			c.EventID, c.At = ev.ID, at
-			if err := tx.AppendChange(c); err != nil {
-				return nil, err
-			}
-			*also = append(*also, *c)
-		}
 	}
 	return rose, nil
 }
