@@ -1,6 +1,6 @@
 module github.com/personad/personad
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/julienschmidt/httprouter v1.3.0
