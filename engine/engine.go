@@ -47,15 +47,24 @@ type Result struct {
 	Name      string
 	InquiryID string // "" for events about other objects
 	Outcome   Outcome
-	Duplicate bool   // the event was stored before; nothing changed
-	Before    Status // the inquiry's status before the delivery
-	After     Status // and after it
-	Change    *Change
+	Duplicate bool // the event was stored before; its stored body stands
+	// Conflict: a duplicate whose body is not the stored one's (another
+	// SHA-256). The stored event stands; this body is kept as a Conflict
+	// and the inquiry's projection notes an AnomalyConflictingRedelivery.
+	Conflict bool
+	// ConflictRepeated: that same body was kept as a conflict before;
+	// only its delivery was counted.
+	ConflictRepeated bool
+	Before           Status // the inquiry's status before the delivery
+	After            Status // and after it
+	Change           *Change
 }
 
 // Ingest stores a delivery exactly once and folds it into its inquiry.
 //
-// It returns after the event is durable. Errors: a *ParseError (matching
+// It returns after the event is durable. An event id stored before is a
+// duplicate (Result.Duplicate): the same body counts a delivery, another
+// body is kept as a conflict (Result.Conflict) and folds nothing. Errors: a *ParseError (matching
 // ErrMalformed) when the body is not a Persona event, in which case the body
 // was kept as a dead letter, once per SHA-256 (the Result's Outcome is
 // OutcomeDeadLetter, and Duplicate says it was kept before); an error matching ErrUnavailable when the store
@@ -117,7 +126,7 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 	if ev.IsInquiry() {
 		res.InquiryID = ev.ObjectID
 	}
-	outcome, seen, err := tx.RecordDelivery(ev.ID, d.AttemptsMade)
+	red, err := tx.RecordDelivery(ev.ID, d.AttemptsMade, sum)
 	if err != nil {
 		return err
 	}
@@ -130,9 +139,18 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 			res.Before, res.After = before.Status, before.Status
 		}
 	}
-	if seen {
-		res.Duplicate, res.Outcome = true, outcome
-		return nil
+	if red.Seen {
+		res.Duplicate, res.Outcome = true, red.Outcome
+		switch {
+		case !red.Conflict:
+			return nil
+		case SameContent(red.Body, d.Body):
+			// The same event in other words (another webhook's key
+			// inflection, say): a delivery of the stored body.
+			_, err := tx.RecordDelivery(ev.ID, d.AttemptsMade, red.SHA256)
+			return err
+		}
+		return e.keepConflict(tx, ev, d, sum, red, res, also)
 	}
 	rec := &Record{
 		EventID: ev.ID, Name: ev.Name, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID,
@@ -186,6 +204,63 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 		}
 		res.Change = c
 	}
+	return nil
+}
+
+// keepConflict keeps a body that arrived under the id of an event stored
+// with another body. The log keeps the first: a second body for one event
+// id is Persona's mistake or someone else's, and folding it would let a
+// redelivery rewrite history. The body is kept once per SHA-256, scrubbed
+// as its objects are forgotten, and the stored event's inquiry is folded
+// again so that its projection notes the conflict.
+func (e *Engine) keepConflict(tx Tx, ev *Event, d Delivery, sum [32]byte, red Redelivery, res *Result, also *[]Change) error {
+	res.Conflict = true
+	c := &Conflict{
+		EventID: ev.ID, ObjectID: red.ObjectID, BodyObjectID: ev.ObjectID,
+		ReceivedAt: d.ReceivedAt, SHA256: sum, Body: d.Body, Deliveries: 1,
+	}
+	mode := ForgetNone
+	for _, id := range []string{red.ObjectID, ev.ObjectID} {
+		m, err := tx.Forgetting(id)
+		if err != nil {
+			return err
+		}
+		mode = max(mode, m)
+	}
+	if mode == ForgetNone {
+		// The body may name other objects than the stored event's (an
+		// account that is forgotten, say): fail safe, as a dead letter does.
+		named, err := namesForgotten(tx, d.Body)
+		if err != nil {
+			return err
+		}
+		if named {
+			mode = ForgetAll
+		}
+	}
+	if mode != ForgetNone {
+		var err error
+		if c.Body, err = scrubFor(mode)(d.Body); err != nil {
+			return err
+		}
+	}
+	dup, err := tx.AppendConflict(c)
+	if err != nil {
+		return err
+	}
+	res.ConflictRepeated = dup
+	if dup || red.ObjectType != "inquiry" {
+		return nil
+	}
+	ch, err := Refold(tx, red.ObjectID, e.policy)
+	if err != nil || ch == nil {
+		return err
+	}
+	ch.EventID, ch.At = ev.ID, d.ReceivedAt
+	if err := tx.AppendChange(ch); err != nil {
+		return err
+	}
+	*also = append(*also, *ch)
 	return nil
 }
 
@@ -323,7 +398,7 @@ func ScrubDeadLetter(body []byte) ([]byte, error) {
 }
 
 // Refold folds a stored inquiry again from its log with p (after its
-// bodies were scrubbed), saves the projection when it differs, and returns
+// bodies were scrubbed, or a conflict was kept), saves the projection when it differs, and returns
 // the change it makes, if any, for the caller to append to the feed. An id
 // with no projection is no inquiry: nil, nil. Errors: the store's, and an
 // error naming a stored event that no longer parses.
@@ -386,6 +461,18 @@ func (e *Engine) history(recs []Record, err error) ([]*Event, error) {
 	return parseRecords(recs, err)
 }
 
+// FoldRecords folds an inquiry's stored records with p, as the engine
+// does: each body parsed, each record's Conflicted noted. Errors: one
+// naming a stored event that no longer parses.
+func FoldRecords(inquiryID string, recs []Record, p Policy) (*Inquiry, []Step, error) {
+	events, err := parseRecords(recs, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	inq, steps := Fold(inquiryID, events, p)
+	return inq, steps, nil
+}
+
 // parseRecords parses stored records back into events.
 func parseRecords(recs []Record, err error) ([]*Event, error) {
 	if err != nil {
@@ -397,6 +484,7 @@ func parseRecords(recs []Record, err error) ([]*Event, error) {
 		if err != nil {
 			return nil, fmt.Errorf("engine: stored event %s no longer parses: %w", recs[i].EventID, err)
 		}
+		ev.Conflicted = recs[i].Conflicted
 		events = append(events, ev)
 	}
 	return events, nil
@@ -498,6 +586,9 @@ func (e *Engine) History(ctx context.Context, id string) ([]Entry, error) {
 		j := byID[s.EventID]
 		to, _ := target(events[j])
 		entries[i] = Entry{Record: recs[j], Status: to, Step: s}
+		// The body's created-at, at the precision Persona sent it (a
+		// store may keep the column coarser).
+		entries[i].CreatedAt = events[j].CreatedAt
 	}
 	return entries, nil
 }

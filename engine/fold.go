@@ -118,6 +118,9 @@ func (inq *Inquiry) Apply(ev *Event, p Policy) Step {
 	if !snap.RedactedAt.IsZero() || ev.Name == EventRedacted {
 		inq.redact(ev)
 	}
+	if ev.Conflicted {
+		inq.anomaly(ev.ID, AnomalyConflictingRedelivery, "", "")
+	}
 
 	to, named := target(ev)
 	switch {

@@ -6,10 +6,37 @@ import (
 	"time"
 )
 
-// TimeFormat is how personad writes times: RFC 3339, UTC, milliseconds.
+// TimeFormat is RFC 3339 in UTC with milliseconds: how personad writes a
+// time that has no digits below the millisecond (FormatTime writes those
+// too).
 const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
-// jsonTime writes a time in TimeFormat, or null when zero.
+// FormatTime writes t as personad writes every time: RFC 3339 in UTC with
+// at least three fractional digits (TimeFormat), and as many more as t
+// has below the millisecond, up to nanoseconds. A created-at Persona sent
+// with microseconds is shown, stored and compared with them: a projection
+// read back from its stored form folds on exactly as it was folded.
+func FormatTime(t time.Time) string { return string(appendTime(nil, t)) }
+
+// appendTime appends FormatTime(t).
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	b = t.AppendFormat(b, "2006-01-02T15:04:05.000")
+	if sub := t.Nanosecond() % 1e6; sub != 0 {
+		var d [6]byte // the nanoseconds below the millisecond
+		for i := len(d) - 1; i >= 0; i-- {
+			d[i], sub = byte('0'+sub%10), sub/10
+		}
+		n := len(d)
+		for d[n-1] == '0' {
+			n--
+		}
+		b = append(b, d[:n]...)
+	}
+	return append(b, 'Z')
+}
+
+// jsonTime writes a time with FormatTime, or null when zero.
 type jsonTime time.Time
 
 func (t jsonTime) MarshalJSON() ([]byte, error) {
@@ -17,7 +44,7 @@ func (t jsonTime) MarshalJSON() ([]byte, error) {
 	if tt.IsZero() {
 		return []byte("null"), nil
 	}
-	return []byte(`"` + tt.UTC().Format(TimeFormat) + `"`), nil
+	return appendJSONTime(nil, tt), nil
 }
 
 func (t *jsonTime) UnmarshalJSON(b []byte) error {
@@ -164,13 +191,13 @@ func appendNullString(b []byte, s string) []byte {
 	return appendJSONString(b, s)
 }
 
-// appendJSONTime appends t in TimeFormat, or null when zero (jsonTime).
+// appendJSONTime appends t with FormatTime, or null when zero (jsonTime).
 func appendJSONTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
 	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, TimeFormat)
+	b = appendTime(b, t)
 	return append(b, '"')
 }
 

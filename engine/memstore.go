@@ -12,25 +12,27 @@ import (
 // embedders that need no durability. It serialises updates; an update that
 // fails leaves no trace.
 type MemoryStore struct {
-	mu        sync.RWMutex
-	events    map[string]*Record   // by event id
-	inquiry   map[string][]*Record // events by inquiry id
-	related   map[string][]*Record // non-inquiry events by RelatedInquiryID
-	seq       int64                // last event seq
-	proj      map[string]*Inquiry
-	changes   []Change
-	dead      []DeadLetter
-	links     map[Link]bool
-	parts     map[string][]string // objects by owner
-	forgotten map[string]Forget
-	undo      []func() // undo log of the running update
-	updateErr error    // when set, every Update fails with it (fault injection)
+	mu         sync.RWMutex
+	events     map[string]*Record   // by event id
+	inquiry    map[string][]*Record // events by inquiry id
+	related    map[string][]*Record // non-inquiry events by RelatedInquiryID
+	seq        int64                // last event seq
+	proj       map[string]*Inquiry
+	changes    []Change
+	dead       []DeadLetter
+	conflicts  []Conflict
+	conflicted map[string]int // conflicts by event id
+	links      map[Link]bool
+	parts      map[string][]string // objects by owner
+	forgotten  map[string]Forget
+	undo       []func() // undo log of the running update
+	updateErr  error    // when set, every Update fails with it (fault injection)
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{events: map[string]*Record{}, inquiry: map[string][]*Record{}, related: map[string][]*Record{}, proj: map[string]*Inquiry{},
-		links: map[Link]bool{}, parts: map[string][]string{}, forgotten: map[string]Forget{}}
+		links: map[Link]bool{}, parts: map[string][]string{}, forgotten: map[string]Forget{}, conflicted: map[string]int{}}
 }
 
 // FailUpdates makes every later Update fail with err (nil restores normal
@@ -80,18 +82,50 @@ func (m *MemoryStore) DeadLetters() []DeadLetter {
 	return slices.Clone(m.dead)
 }
 
+// Conflicts returns the conflicts kept so far.
+func (m *MemoryStore) Conflicts() []Conflict {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return slices.Clone(m.conflicts)
+}
+
 type memTx struct{ m *MemoryStore }
 
-func (t memTx) RecordDelivery(eventID string, attempts int) (Outcome, bool, error) {
+func (t memTx) RecordDelivery(eventID string, attempts int, sum [32]byte) (Redelivery, error) {
 	r, ok := t.m.events[eventID]
 	if !ok {
-		return "", false, nil
+		return Redelivery{}, nil
+	}
+	red := Redelivery{Seen: true, Outcome: r.Outcome, ObjectType: r.ObjectType, ObjectID: r.ObjectID}
+	if r.SHA256 != sum {
+		red.Conflict, red.SHA256, red.Body = true, r.SHA256, slices.Clone(r.Body)
+		return red, nil
 	}
 	old := *r
 	t.m.undo = append(t.m.undo, func() { *r = old })
 	r.Deliveries++
 	r.AttemptsMade = max(r.AttemptsMade, attempts)
-	return r.Outcome, true, nil
+	return red, nil
+}
+
+func (t memTx) AppendConflict(c *Conflict) (bool, error) {
+	m := t.m
+	for i := range m.conflicts {
+		if m.conflicts[i].EventID == c.EventID && m.conflicts[i].SHA256 == c.SHA256 {
+			m.conflicts[i].Deliveries++
+			m.undo = append(m.undo, func() { m.conflicts[i].Deliveries-- })
+			c.Seq = m.conflicts[i].Seq
+			return true, nil
+		}
+	}
+	c.Seq = int64(len(m.conflicts)) + 1
+	m.conflicts = append(m.conflicts, *c)
+	m.conflicted[c.EventID]++
+	m.undo = append(m.undo, func() {
+		m.conflicts = m.conflicts[:len(m.conflicts)-1]
+		m.conflicted[c.EventID]--
+	})
+	return false, nil
 }
 
 func (t memTx) AppendEvent(rec *Record) error {
@@ -137,6 +171,7 @@ func (m *MemoryStore) inquiryEvents(id string) []Record {
 	recs := make([]Record, len(m.inquiry[id]))
 	for i, r := range m.inquiry[id] {
 		recs[i] = *r
+		recs[i].Conflicted = m.conflicted[r.EventID] > 0
 	}
 	return recs
 }
@@ -235,6 +270,19 @@ func (t memTx) ReplaceBodies(ids []string, rewrite func([]byte) ([]byte, error))
 		r.Body = body
 		m.undo = append(m.undo, func() { r.Body = old })
 	}
+	for i := range m.conflicts {
+		c := &m.conflicts[i]
+		if !slices.Contains(ids, c.ObjectID) && !slices.Contains(ids, c.BodyObjectID) {
+			continue
+		}
+		body, err := rewrite(c.Body)
+		if err != nil {
+			return err
+		}
+		old := c.Body
+		c.Body = body
+		m.undo = append(m.undo, func() { m.conflicts[i].Body = old })
+	}
 	return nil
 }
 
@@ -296,6 +344,7 @@ func (m *MemoryStore) RelatedEvents(_ context.Context, id string) ([]Record, err
 	recs := make([]Record, len(m.related[id]))
 	for i, r := range m.related[id] {
 		recs[i] = *r
+		recs[i].Conflicted = m.conflicted[r.EventID] > 0
 	}
 	return recs, nil
 }

@@ -37,6 +37,11 @@ type Event struct {
 	// Inquiry holds the payload's inquiry snapshot; it is zero unless
 	// ObjectType is "inquiry".
 	Inquiry Snapshot
+	// Conflicted says that another body arrived under this event's id
+	// after it was stored (Record.Conflicted). Parse never sets it: the
+	// engine copies it from the stored record, and Fold notes it as an
+	// AnomalyConflictingRedelivery.
+	Conflicted bool
 
 	ids [8]string // backing for Owners and Parts, saving their allocations
 }

@@ -157,4 +157,8 @@ const (
 	AnomalyUnknownStatus  = "unknown_status"
 	AnomalyUnknownEvent   = "unknown_event"
 	AnomalyRedecision     = "redecision"
+	// AnomalyConflictingRedelivery: the event's id arrived again with
+	// another body; the first is the one folded, the other is kept as a
+	// Conflict. From and To are empty.
+	AnomalyConflictingRedelivery = "conflicting_redelivery"
 )

@@ -26,10 +26,19 @@ type Store interface {
 
 // Tx is the view of the store inside one Update.
 type Tx interface {
-	// RecordDelivery notes another delivery of an already stored event and
-	// returns the outcome it was first acknowledged with. seen is false,
-	// and nothing is written, when no event with that id is stored.
-	RecordDelivery(eventID string, attemptsMade int) (outcome Outcome, seen bool, err error)
+	// RecordDelivery notes another delivery of an already stored event,
+	// whose body this time has SHA-256 sum, and says what the log holds
+	// under the id. Nothing is written when no event with the id is
+	// stored (Seen is false) or when the stored body's SHA-256 is not sum
+	// (Conflict, with the stored body: the caller decides whether it says
+	// the same in other words, and counts it by calling again with the
+	// stored SHA-256, or keeps it with AppendConflict).
+	RecordDelivery(eventID string, attemptsMade int, sum [32]byte) (Redelivery, error)
+	// AppendConflict keeps a body that arrived under the id of an event
+	// stored with another body (RecordDelivery's Conflict), once per event
+	// id and SHA-256: the same body again counts another delivery of the
+	// conflict kept, and reports duplicate. It sets c.Seq.
+	AppendConflict(c *Conflict) (duplicate bool, err error)
 	// AppendEvent adds a new event to the log and sets rec.Seq.
 	AppendEvent(rec *Record) error
 	// InquiryEvents returns every stored event of an inquiry.
@@ -56,7 +65,8 @@ type Tx interface {
 	Forget(id string, mode Forget) ([]Forgotten, error)
 	// ReplaceBodies rewrites the stored body of every event whose object
 	// is one of ids with rewrite(body), keeping each body's SHA-256 as
-	// received.
+	// received, and the body of every conflict whose ObjectID or
+	// BodyObjectID is one of ids.
 	ReplaceBodies(ids []string, rewrite func([]byte) ([]byte, error)) error
 	// ReplaceDeadLetters rewrites, with rewrite, every dead letter that
 	// names one of ids (one of its IDWords is the id), keeping its SHA-256.
@@ -106,17 +116,53 @@ type Record struct {
 	// RelatedInquiryID is the inquiry a non-inquiry event belongs to
 	// (Event.RelatedInquiryID), or "".
 	RelatedInquiryID string
-	CreatedAt        time.Time
-	ReceivedAt       time.Time // first delivery
-	AttemptsMade     int       // highest Persona-Webhook-Attempts-Made seen
-	Deliveries       int       // how many times it was delivered
-	Body             []byte    // as received, or scrubbed once its inquiry was redacted
-	SHA256           [32]byte  // of the body as received
+	// CreatedAt is the body's created-at. A store may keep it coarser
+	// (SQLite keeps unix milliseconds); everything that orders events
+	// reads the body, at the precision Persona sent.
+	CreatedAt    time.Time
+	ReceivedAt   time.Time // first delivery
+	AttemptsMade int       // highest Persona-Webhook-Attempts-Made seen
+	Deliveries   int       // how many times it was delivered
+	Body         []byte    // as received, or scrubbed once its inquiry was redacted
+	SHA256       [32]byte  // of the body as received
 	// Parts are the objects an inquiry event lists as the inquiry's own
 	// (Event.Parts): they belong to it. Stored with the event, so that
 	// the links an inquiry's every event repeats cost no other write.
 	Parts   []string
 	Outcome Outcome // as first acknowledged; History re-derives the fold's
+	// Conflicted says that another body arrived under the event's id
+	// after it was stored (a Conflict is kept): its fold notes an
+	// AnomalyConflictingRedelivery. The store derives it from its
+	// conflicts; AppendEvent ignores it.
+	Conflicted bool
+}
+
+// Redelivery is what RecordDelivery found under an event id.
+type Redelivery struct {
+	Seen    bool    // an event with the id is stored
+	Outcome Outcome // the outcome it was first acknowledged with
+	// Conflict: the stored body's SHA-256 is not the delivered one's.
+	// SHA256 is the stored one and Body the body stored (maybe scrubbed).
+	Conflict bool
+	SHA256   [32]byte
+	Body     []byte
+	// The stored event's object: its fold is the one that notes the
+	// conflict, when it is an inquiry.
+	ObjectType, ObjectID string
+}
+
+// Conflict is a body that arrived under the id of a stored event but is
+// not the body stored: Persona's word for the event is its first body,
+// and the other is kept beside it so that nothing authentic is lost.
+type Conflict struct {
+	Seq          int64
+	EventID      string
+	ObjectID     string    // the stored event's object
+	BodyObjectID string    // the object this body is about (it may name another)
+	ReceivedAt   time.Time // its first delivery
+	SHA256       [32]byte  // of the body as received
+	Body         []byte    // as received, or scrubbed as its objects are forgotten
+	Deliveries   int       // how many times this body was delivered
 }
 
 // Change is one real change of an inquiry's status, decision or redacted

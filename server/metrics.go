@@ -18,6 +18,7 @@ type Metrics struct {
 	ingestSeconds prometheus.Histogram
 	batchSize     prometheus.Histogram
 	deadLetters   prometheus.Counter
+	conflicting   prometheus.Counter // personad_conflicting_redeliveries_total
 }
 
 // NewMetrics creates the metrics on a new registry that also carries the Go
@@ -51,6 +52,11 @@ func NewMetrics() *Metrics {
 	})
 	reg.MustRegister(m.deliveries, m.signatureFail, m.ingestSeconds, m.batchSize, m.deadLetters,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.conflicting = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "personad_conflicting_redeliveries_total",
+		Help: "Deliveries of a stored event id with another body: acknowledged as duplicates, the first body kept, the other kept as a conflict (once per body).",
+	})
+	reg.MustRegister(m.conflicting)
 	for _, r := range []string{ReasonMissing, ReasonMalformed, ReasonExpired, ReasonMismatch} {
 		m.signatureFail.WithLabelValues(r)
 	}

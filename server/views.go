@@ -23,8 +23,8 @@ func EventViews(hist []engine.Entry) []EventView {
 	for i, e := range hist {
 		out[i] = EventView{
 			ID: e.EventID, Name: e.Name,
-			CreatedAt:  e.CreatedAt.UTC().Format(engine.TimeFormat),
-			ReceivedAt: e.ReceivedAt.UTC().Format(engine.TimeFormat),
+			CreatedAt:  engine.FormatTime(e.CreatedAt),
+			ReceivedAt: engine.FormatTime(e.ReceivedAt),
 			Status:     optStatus(e.Status), Outcome: e.Step.Outcome,
 			From: optStatus(e.Step.From), To: optStatus(e.Step.To),
 			Via: append([]engine.Status{}, e.Step.Via...), Deliveries: e.Deliveries,

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -159,6 +161,16 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.Error("webhook not stored; Persona will retry", "status", http.StatusServiceUnavailable, "err", err)
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "the event could not be stored; retry later")
+	case res.Conflict:
+		// The same event id with another body: the first stands, this one
+		// is kept beside it, and Persona gets the duplicate's 200.
+		h.cfg.Metrics.delivery(http.StatusOK, string(res.Outcome))
+		h.cfg.Metrics.conflicting.Inc()
+		sum := sha256.Sum256(body)
+		log.Warn("event redelivered with another body; the stored body stands, this one is kept as a conflict",
+			"event_id", res.EventID, "inquiry_id", res.InquiryID, "sha256", hex.EncodeToString(sum[:]),
+			"repeated", res.ConflictRepeated)
+		writeJSON(w, http.StatusOK, webhookResponse{EventID: &res.EventID, Outcome: res.Outcome, Duplicate: true})
 	default:
 		h.cfg.Metrics.delivery(http.StatusOK, string(res.Outcome))
 		log.Info("webhook stored", "event_id", res.EventID, "event", res.Name, "inquiry_id", res.InquiryID,

@@ -1,6 +1,9 @@
 package store
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+)
 
 // SetMaxPageCount caps the database size, so that tests can see what a
 // full disk does.
@@ -25,3 +28,13 @@ func WriterDSN(path string) string {
 // Queued returns how many Updates wait for the writer, so that a test can
 // tell when the ones it started are all queued for the next batch.
 func Queued(db *DB) int { return len(db.writer.queue) }
+
+// EvictProjections empties the writer's projection cache, as its bound
+// does to the entries it evicts, so that the next event of any inquiry
+// reads its projection back from the file.
+func EvictProjections(db *DB) error {
+	return db.writer.do(context.Background(), func(t *tx) error {
+		clear(t.cache.m)
+		return nil
+	})
+}

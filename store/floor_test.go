@@ -91,8 +91,8 @@ type folded struct {
 
 // write makes the store writes engine.Ingest makes for w.
 func (w *folded) write(tx engine.Tx) error {
-	if _, seen, err := tx.RecordDelivery(w.rec.EventID, w.rec.AttemptsMade); err != nil || seen {
-		return fmt.Errorf("event %s seen %v: %v", w.rec.EventID, seen, err)
+	if red, err := tx.RecordDelivery(w.rec.EventID, w.rec.AttemptsMade, w.rec.SHA256); err != nil || red.Seen {
+		return fmt.Errorf("event %s seen %v: %v", w.rec.EventID, red.Seen, err)
 	}
 	if _, err := tx.Inquiry(w.after.ID); err != nil {
 		return err

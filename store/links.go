@@ -181,12 +181,18 @@ func (t *tx) linked(owner string) ([]string, error) {
 	return ids, nil
 }
 
-// ReplaceBodies implements engine.Tx. The old bytes are zeroed in the
-// database pages (secure_delete) and, once the batch commits, the writer
-// checkpoints and truncates the WAL.
+// ReplaceBodies implements engine.Tx, for events and conflicts alike. The
+// old bytes are zeroed in the database pages (secure_delete) and, once
+// the batch commits, the writer checkpoints and truncates the WAL.
 func (t *tx) ReplaceBodies(ids []string, rewrite func([]byte) ([]byte, error)) error {
 	for _, id := range ids {
 		if err := t.rewrite(sObjectBodies, sSetBody, "event", rewrite, id); err != nil {
+			return err
+		}
+		if t.noConflicts {
+			continue
+		}
+		if err := t.rewrite(sConflictBodies, sSetConflictBody, "conflict", rewrite, id); err != nil {
 			return err
 		}
 	}
@@ -294,7 +300,7 @@ func rescrubForgotten(t *tx) error {
 // inquiries whose bodies changed folded again with p, in the same
 // transaction.
 func linkExisting(ctx context.Context, sqlTx *sql.Tx, p engine.Policy) error {
-	t := &tx{sql: sqlTx, cache: newProjections()}
+	t := &tx{sql: sqlTx, cache: newProjections(), noConflicts: true}
 	type redaction struct {
 		id   string
 		mode engine.Forget

@@ -109,7 +109,7 @@ func foldAll(q *sql.Tx, p engine.Policy, rep *RebuildReport, visit func(derived)
 // readInquiryEvents streams the bodies of every inquiry event, inquiry by
 // inquiry, into jobs.
 func readInquiryEvents(q *sql.Tx, jobs chan<- *foldJob, rep *RebuildReport) error {
-	rows, err := q.Query(`SELECT object_id, seq, body FROM events
+	rows, err := q.Query(`SELECT object_id, seq, ` + conflictedColumn + `, body FROM events
 		WHERE object_type = 'inquiry' ORDER BY object_id, seq`) // events_by_object, seq sorted per inquiry
 	if err != nil {
 		return unavailable("rebuild: read events", err)
@@ -118,10 +118,11 @@ func readInquiryEvents(q *sql.Tx, jobs chan<- *foldJob, rep *RebuildReport) erro
 	var cur *foldJob
 	for rows.Next() {
 		var (
-			id, body sql.RawBytes // copied below: no second allocation per row
-			seq      int64
+			id, body   sql.RawBytes // copied below: no second allocation per row
+			seq        int64
+			conflicted bool
 		)
-		if err := rows.Scan(&id, &seq, &body); err != nil {
+		if err := rows.Scan(&id, &seq, &conflicted, &body); err != nil {
 			return unavailable("rebuild: read events", err)
 		}
 		if cur == nil || string(id) != cur.id {
@@ -131,7 +132,7 @@ func readInquiryEvents(q *sql.Tx, jobs chan<- *foldJob, rep *RebuildReport) erro
 			cur = newFoldJob(string(id))
 			rep.Inquiries++
 		}
-		cur.add(seq, body)
+		cur.add(seq, conflicted, body)
 		rep.Events++
 	}
 	if cur != nil {
@@ -147,10 +148,11 @@ func readInquiryEvents(q *sql.Tx, jobs chan<- *foldJob, rep *RebuildReport) erro
 // buffer: a rebuild reads gigabytes, and the garbage collector need not
 // see every body twice.
 type foldJob struct {
-	id   string
-	seqs []int64
-	ends []int
-	buf  *[]byte
+	id         string
+	seqs       []int64
+	conflicted []bool // Record.Conflicted, by event
+	ends       []int
+	buf        *[]byte
 }
 
 var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
@@ -159,9 +161,10 @@ func newFoldJob(id string) *foldJob {
 	return &foldJob{id: id, buf: bodyBuffers.Get().(*[]byte)}
 }
 
-func (j *foldJob) add(seq int64, body []byte) {
+func (j *foldJob) add(seq int64, conflicted bool, body []byte) {
 	*j.buf = append(*j.buf, body...)
 	j.seqs, j.ends = append(j.seqs, seq), append(j.ends, len(*j.buf))
+	j.conflicted = append(j.conflicted, conflicted)
 }
 
 // release returns the buffer; the parsed events hold copies.
@@ -180,6 +183,7 @@ func (j *foldJob) derive(p engine.Policy) derived {
 		if err != nil {
 			return derived{inq: &engine.Inquiry{ID: j.id}, seq: j.seqs[i], err: err}
 		}
+		ev.Conflicted = j.conflicted[i]
 		events[i], start = ev, end
 	}
 	inq, _ := engine.Fold(j.id, events, p)

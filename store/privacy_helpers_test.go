@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -613,6 +614,7 @@ type privacyDelivery struct {
 	dead      bool   // not a Persona event: kept as a dead letter
 	notJSON   bool   // a dead letter that is not JSON: stored as null once forgotten
 	redaction bool   // the variant's redaction
+	conflict  bool   // another body under the id of one of events: kept as a conflict
 }
 
 // privacyScenario is what one variant delivers and what must be gone from
@@ -621,6 +623,7 @@ type privacyScenario struct {
 	c           privacyCase
 	events      []privacyDelivery // one per event, the redaction among them
 	deadLetters []privacyDelivery // each delivered once before the redaction and once after
+	conflicts   []privacyDelivery // each delivered twice after the event whose id it takes
 	forgotten   map[string]bool   // the objects the redactions forget, by personad's linking rules
 	// unlisted is inquiry.redacted with Persona's own lists of the
 	// inquiry's parts, which name none of the scenario's: order delivers
@@ -721,6 +724,7 @@ func newPrivacyScenario(tb testing.TB, files []personaFile, c privacyCase) *priv
 		s.unlisted = unlisted.render(c.inflect)
 	}
 	s.deadLetters = newDeadLetters(tb, bodies, c)
+	s.conflicts = newConflicts(tb, bodies, s.events, c)
 	s.personal = personalValues(gone, all, stay, !c.account)
 	s.needles = newNeedleSet(needles(s.personal, privacyBackground(tb, all, stay, !c.account)))
 	s.inBodies = newNeedleSet(needles(personalValues(gone, all, nil, !c.account), privacyBackground(tb, all, nil, !c.account)))
@@ -812,6 +816,32 @@ func newDeadLetters(tb testing.TB, bodies []personaFile, c privacyCase) []privac
 	}
 }
 
+// newConflicts returns, for the inquiry's inquiry.completed and a
+// verification, another body under the same event id: the same person's
+// data, created a millisecond later, which personad keeps beside the
+// event as a conflict and must forget as it forgets the event's body.
+func newConflicts(tb testing.TB, bodies []personaFile, events []privacyDelivery, c privacyCase) []privacyDelivery {
+	tb.Helper()
+	var out []privacyDelivery
+	for _, name := range []string{"inquiry-completed.json", "verification-passed.json"} {
+		i := slices.IndexFunc(bodies, func(f personaFile) bool { return f.name == name })
+		if i < 0 {
+			tb.Fatalf("no %s", name)
+		}
+		root := bodies[i].root.clone()
+		attrs := root.get("data", "attributes")
+		at, err := time.Parse(time.RFC3339Nano, attrs.get("created-at").text())
+		if err != nil {
+			tb.Fatalf("%s: created-at: %v", name, err)
+		}
+		attrs.set("created-at", stringNode(at.Add(time.Millisecond).UTC().Format("2006-01-02T15:04:05.000Z")))
+		d := events[i]
+		d.file, d.body, d.conflict = name+", another body", root.render(c.inflect), true
+		out = append(out, d)
+	}
+	return out
+}
+
 // privacyBackground is what stays on disk legitimately, against which a
 // value is looked for as a whole JSON string rather than as bare bytes:
 // every key of the bodies in every inflection, every kept value, every
@@ -872,9 +902,16 @@ func (s *privacyScenario) order(seed uint64) []privacyDelivery {
 		at++
 		out = slices.Insert(out, at+1+rng.IntN(len(out)-at), d)
 	}
+	for _, c := range s.conflicts {
+		i := slices.IndexFunc(out, func(d privacyDelivery) bool { return d.eventID == c.eventID })
+		for range 2 {
+			i = i + 1 + rng.IntN(len(out)-i)
+			out = slices.Insert(out, i, c)
+		}
+	}
 	for range 4 {
 		i := rng.IntN(len(out))
-		if out[i].dead {
+		if out[i].dead || out[i].conflict {
 			continue
 		}
 		again := out[i]

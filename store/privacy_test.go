@@ -180,6 +180,7 @@ func (s *privacyScenario) run(t *testing.T, seed uint64) {
 
 	s.checkStoredOnce(t, path, seed)
 	s.checkDeadLetters(t, db)
+	s.checkConflicts(t, db)
 	s.checkProjection(t, db)
 	s.checkDisk(t, path, "while open, as acknowledged")
 	s.checkForgottenBodies(t, path)
@@ -202,7 +203,7 @@ func (s *privacyScenario) checkStoredOnce(t *testing.T, path string, seed uint64
 	t.Helper()
 	want := map[string]int{}
 	for _, d := range s.order(seed) {
-		if !d.dead {
+		if !d.dead && !d.conflict {
 			want[d.eventID]++
 		}
 	}
@@ -263,6 +264,34 @@ func (s *privacyScenario) checkDeadLetters(t *testing.T, db *store.DB) {
 			t.Errorf("dead letter #%d (%s): body %.80q…, want null", d.Seq, w.file, d.Body)
 		case !w.notJSON && (bytes.Equal(d.Body, w.body) || !json.Valid(d.Body)):
 			t.Errorf("dead letter #%d (%s): body %.80q…, want it scrubbed and still JSON", d.Seq, w.file, d.Body)
+		}
+	}
+}
+
+// checkConflicts wants every conflicting body kept once, its second
+// delivery counted, with the SHA-256 of the body as received and a body
+// that is no longer that one.
+func (s *privacyScenario) checkConflicts(t *testing.T, db *store.DB) {
+	t.Helper()
+	kept, err := db.Conflicts(ctx, engine.MaxLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := len(kept), len(s.conflicts); got != want {
+		t.Errorf("%d conflicts stored, want %d", got, want)
+	}
+	for _, c := range kept {
+		i := slices.IndexFunc(s.conflicts, func(w privacyDelivery) bool { return sha256.Sum256(w.body) == c.SHA256 })
+		if i < 0 {
+			t.Errorf("conflict #%d: SHA-256 %x is not that of a conflicting body delivered", c.Seq, c.SHA256)
+			continue
+		}
+		w := s.conflicts[i]
+		if c.EventID != w.eventID || c.Deliveries != 2 {
+			t.Errorf("conflict #%d (%s): event %s, %d deliveries; want %s, 2", c.Seq, w.file, c.EventID, c.Deliveries, w.eventID)
+		}
+		if bytes.Equal(c.Body, w.body) || !json.Valid(c.Body) {
+			t.Errorf("conflict #%d (%s): body %.80q…, want it scrubbed and still JSON", c.Seq, w.file, c.Body)
 		}
 	}
 }

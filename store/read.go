@@ -213,3 +213,36 @@ type rowScanner interface{ Scan(dest ...any) error }
 type errRow struct{ err error }
 
 func (r errRow) Scan(...any) error { return r.err }
+
+// Conflicts returns the latest limit conflicting bodies (engine.Conflict),
+// newest first, for an operator to inspect. Errors: engine.ErrInvalid for
+// a limit outside 1..engine.MaxLimit, engine.ErrUnavailable.
+func (db *DB) Conflicts(ctx context.Context, limit int) ([]engine.Conflict, error) {
+	if limit < 1 || limit > engine.MaxLimit {
+		return nil, fmt.Errorf("%w: limit must be between 1 and %d", engine.ErrInvalid, engine.MaxLimit)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT seq, event_id, object_id, body_object_id, received_at,
+		deliveries, sha256, body FROM conflicts ORDER BY seq DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, unavailable("read conflicts", err)
+	}
+	defer rows.Close()
+	var out []engine.Conflict
+	for rows.Next() {
+		var (
+			c   engine.Conflict
+			at  int64
+			sum []byte
+		)
+		if err := rows.Scan(&c.Seq, &c.EventID, &c.ObjectID, &c.BodyObjectID, &at, &c.Deliveries, &sum, &c.Body); err != nil {
+			return nil, unavailable("read conflicts", err)
+		}
+		c.ReceivedAt = fromMillis(at)
+		copy(c.SHA256[:], sum)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("read conflicts", err)
+	}
+	return out, nil
+}

@@ -17,6 +17,8 @@ type RetainReport struct {
 	EventsScrubbed      int           // of those, the bodies rewritten (the others were scrubbed already)
 	DeadLettersScanned  int           // dead letters received before the cutoff that this run looked at
 	DeadLettersScrubbed int           // of those, the bodies rewritten
+	ConflictsScanned    int           // conflicting bodies received before the cutoff that this run looked at
+	ConflictsScrubbed   int           // of those, the bodies rewritten
 	Duration            time.Duration // wall time, including the waits for the writer
 }
 
@@ -35,11 +37,14 @@ type retainTable struct {
 var retainTables = [...]retainTable{
 	{"events", "retained_events_seq", "event", engine.ScrubForRetention},
 	{"dead_letters", "retained_dead_letters_seq", "dead letter", engine.ScrubDeadLetter},
+	// A conflict's body parsed as an event, as a stored event's did.
+	{"conflicts", "retained_conflicts_seq", "conflict", engine.ScrubForRetention},
 }
 
 // Retain scrubs the personal data out of every event body received before
-// cutoff, with engine.ScrubForRetention, and out of every dead letter
-// received before it, with engine.ScrubDeadLetter. What an event keeps (its
+// cutoff, and every conflicting body (engine.Conflict), with
+// engine.ScrubForRetention, and out of every dead letter received before
+// it, with engine.ScrubDeadLetter. What an event keeps (its
 // ids, name, statuses, timestamps, relationship ids, and an inquiry's
 // reference-id and tags) is what a fold reads, so every projection stays as
 // it is, and so does a later Rebuild; every other column (SHA-256 of the
@@ -105,10 +110,14 @@ type retained struct {
 }
 
 func (r *RetainReport) add(table retainTable, c retained) {
-	if table.name == "events" {
+	switch table.name {
+	case "events":
 		r.EventsScanned += c.scanned
 		r.EventsScrubbed += c.scrubbed
-	} else {
+	case "conflicts":
+		r.ConflictsScanned += c.scanned
+		r.ConflictsScrubbed += c.scrubbed
+	default:
 		r.DeadLettersScanned += c.scanned
 		r.DeadLettersScrubbed += c.scrubbed
 	}

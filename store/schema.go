@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/personad/personad/engine"
 )
@@ -30,6 +32,27 @@ var migrationSteps = map[int]func(context.Context, *sql.Tx, Options) error{
 		}
 		return chainExisting(ctx, tx)
 	},
+	5: func(ctx context.Context, tx *sql.Tx, o Options) error { return refoldExisting(ctx, tx, o.Policy) },
+}
+
+// refoldExisting is the Go step of schema version 5: it folds every
+// inquiry again, as Rebuild does, with the policy the file records (or p
+// when it records none), and replaces the projections that differ. Before
+// version 5 a projection kept its times to the millisecond, so one whose
+// events carried finer created-ats reads back differently, and one that a
+// restart or a cache eviction made fold two events less than a
+// millisecond apart in arrival order is set right; a change moves the
+// feed as a rebuild's does.
+func refoldExisting(ctx context.Context, sqlTx *sql.Tx, p engine.Policy) error {
+	var v int64
+	switch err := sqlTx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, settingAutoDecide).Scan(&v); {
+	case err == nil:
+		p = engine.Policy{AutoDecide: v != 0}
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	var rep RebuildReport
+	return rebuild(&tx{sql: sqlTx, cache: newProjections()}, p, time.Now(), &rep)
 }
 
 // relateEvents fills in related_inquiry_id for the events stored before

@@ -7,6 +7,14 @@
 // its own savepoint, so one fsync acknowledges many events and a failing
 // update takes only itself down. Reads use a separate pool of read-only
 // connections and, in WAL mode, never wait for the writer.
+//
+// The file holds the event log (one row per event id, with its first
+// body), the conflicting bodies that arrived later under a stored id
+// (once per SHA-256, outside the hash chain), dead letters, projections
+// and the change feed. A projection's times keep every digit of the
+// created-ats they come from; the integer time columns are unix
+// milliseconds, for listings and for SQL readers, and nothing folds on
+// them.
 package store
 
 import (

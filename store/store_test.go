@@ -86,14 +86,9 @@ func foldOfLog(tb testing.TB, db engine.Reader, id string, p engine.Policy) *eng
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var events []*engine.Event
-	for _, r := range recs {
-		ev, err := engine.Parse(r.Body)
-		if err != nil {
-			tb.Fatalf("stored %s: %v", r.EventID, err)
-		}
-		events = append(events, ev)
+	inq, _, err := engine.FoldRecords(id, recs, p)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	inq, _ := engine.Fold(id, events, p)
 	return inq
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ const (
 	sRecordDelivery
 	sAppendEvent
 	sInquiryEvents
+	sInquiryEventsNoConflicts
 	sInquiry
 	sSaveInquiry
 	sInsertInquiry
@@ -34,6 +36,12 @@ const (
 	sAppendDeadLetter
 	sFindDeadLetter
 	sDeadLetterDelivery
+	sFindConflict
+	sEventBody
+	sAppendConflict
+	sConflictDelivery
+	sConflictBodies
+	sSetConflictBody
 	sDataVersion
 	sSavepoint
 	sRelease
@@ -44,16 +52,22 @@ const (
 
 // recordColumns are the columns scanRecords reads, in its order.
 const recordColumns = `seq, event_id, name, object_type, object_id, related_inquiry_id, created_at,
-	received_at, attempts_made, deliveries, outcome, sha256, body, parts`
+	received_at, attempts_made, deliveries, outcome, sha256, body, parts, ` + conflictedColumn
+
+// conflictedColumn says whether a conflict is kept for the events row
+// (Record.Conflicted): a probe of conflicts_by_event, nearly always empty.
+const conflictedColumn = `EXISTS (SELECT 1 FROM conflicts WHERE conflicts.event_id = events.event_id)`
 
 var writerSQL = [numStmts]string{
-	sFindEvent: `SELECT seq, outcome FROM events WHERE event_id = ?`,
+	sFindEvent: `SELECT seq, outcome, sha256, object_type, object_id FROM events WHERE event_id = ?`,
 	sRecordDelivery: `UPDATE events SET deliveries = deliveries + 1, attempts_made = max(attempts_made, ?)
 		WHERE seq = ?`,
 	sAppendEvent: `INSERT INTO events (seq, event_id, name, object_type, object_id, related_inquiry_id, created_at,
 		received_at, attempts_made, deliveries, outcome, sha256, body, chain, parts)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	sInquiryEvents: `SELECT ` + recordColumns + ` FROM events
+		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
+	sInquiryEventsNoConflicts: `SELECT ` + strings.Replace(recordColumns, conflictedColumn, "0", 1) + ` FROM events
 		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
 	sInquiry: `SELECT doc FROM inquiries WHERE id = ?`,
 	sSaveInquiry: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc)
@@ -79,10 +93,17 @@ var writerSQL = [numStmts]string{
 	sAppendDeadLetter:   `INSERT INTO dead_letters (received_at, reason, sha256, body) VALUES (?, ?, ?, ?)`,
 	sFindDeadLetter:     `SELECT seq FROM dead_letters WHERE sha256 = ? ORDER BY seq LIMIT 1`,
 	sDeadLetterDelivery: `UPDATE dead_letters SET deliveries = deliveries + 1 WHERE seq = ?`,
-	sDataVersion:        `PRAGMA data_version`,
-	sSavepoint:          `SAVEPOINT update_fn`,
-	sRelease:            `RELEASE update_fn`,
-	sRollbackTo:         `ROLLBACK TO update_fn`,
+	sFindConflict:       `SELECT seq FROM conflicts WHERE event_id = ? AND sha256 = ?`,
+	sEventBody:          `SELECT body FROM events WHERE seq = ?`,
+	sAppendConflict: `INSERT INTO conflicts (event_id, object_id, body_object_id, received_at, deliveries, sha256, body)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	sConflictDelivery: `UPDATE conflicts SET deliveries = deliveries + 1 WHERE seq = ?`,
+	sConflictBodies:   `SELECT seq, body FROM conflicts WHERE object_id = ?1 OR body_object_id = ?1`,
+	sSetConflictBody:  `UPDATE conflicts SET body = ? WHERE seq = ?`,
+	sDataVersion:      `PRAGMA data_version`,
+	sSavepoint:        `SAVEPOINT update_fn`,
+	sRelease:          `RELEASE update_fn`,
+	sRollbackTo:       `ROLLBACK TO update_fn`,
 }
 
 func init() {
@@ -126,6 +147,9 @@ type tx struct {
 	// pendingLinks are links AddLinks has yet to insert (flushLinks).
 	pendingLinks []engine.Link
 	head         ChainHead // the last event's seq and link, AppendEvent's included
+	// noConflicts: a migration step of a version before 5, whose schema
+	// has no conflicts table yet (and so no conflicts).
+	noConflicts bool
 }
 
 func (t *tx) stmt(id stmtID) *sql.Stmt {
@@ -145,22 +169,55 @@ func (t *tx) stmt(id stmtID) *sql.Stmt {
 
 // RecordDelivery implements engine.Tx. Most deliveries are new events: a
 // lookup in the event_id index answers them without writing.
-func (t *tx) RecordDelivery(eventID string, attemptsMade int) (engine.Outcome, bool, error) {
+func (t *tx) RecordDelivery(eventID string, attemptsMade int, sum [32]byte) (engine.Redelivery, error) {
 	var (
 		seq     int64
 		outcome string
+		stored  []byte
+		red     engine.Redelivery
 	)
-	err := t.stmt(sFindEvent).QueryRow(eventID).Scan(&seq, &outcome)
+	err := t.stmt(sFindEvent).QueryRow(eventID).Scan(&seq, &outcome, &stored, &red.ObjectType, &red.ObjectID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return "", false, nil
+		return engine.Redelivery{}, nil
 	case err != nil:
-		return "", false, unavailable("find event", err)
+		return engine.Redelivery{}, unavailable("find event", err)
+	}
+	red.Seen, red.Outcome = true, engine.Outcome(outcome)
+	if !bytes.Equal(stored, sum[:]) {
+		red.Conflict = true
+		copy(red.SHA256[:], stored)
+		if err := t.stmt(sEventBody).QueryRow(seq).Scan(&red.Body); err != nil {
+			return engine.Redelivery{}, unavailable("read event body", err)
+		}
+		return red, nil
 	}
 	if _, err := t.stmt(sRecordDelivery).Exec(attemptsMade, seq); err != nil {
-		return "", false, unavailable("record delivery", err)
+		return engine.Redelivery{}, unavailable("record delivery", err)
 	}
-	return engine.Outcome(outcome), true, nil
+	return red, nil
+}
+
+// AppendConflict implements engine.Tx.
+func (t *tx) AppendConflict(c *engine.Conflict) (bool, error) {
+	var seq int64
+	switch err := t.stmt(sFindConflict).QueryRow(c.EventID, c.SHA256[:]).Scan(&seq); {
+	case err == nil:
+		if _, err := t.stmt(sConflictDelivery).Exec(seq); err != nil {
+			return false, unavailable("record conflict delivery", err)
+		}
+		c.Seq = seq
+		return true, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, unavailable("find conflict", err)
+	}
+	res, err := t.stmt(sAppendConflict).Exec(c.EventID, c.ObjectID, c.BodyObjectID, c.ReceivedAt.UnixMilli(),
+		max(c.Deliveries, 1), c.SHA256[:], blob(c.Body))
+	if err != nil {
+		return false, unavailable("append conflict", err)
+	}
+	c.Seq, err = res.LastInsertId()
+	return false, err
 }
 
 // AppendEvent implements engine.Tx. The event takes the seq after the
@@ -185,7 +242,11 @@ func (t *tx) AppendEvent(rec *engine.Record) error {
 
 // InquiryEvents implements engine.Tx.
 func (t *tx) InquiryEvents(inquiryID string) ([]engine.Record, error) {
-	rows, err := t.stmt(sInquiryEvents).Query(inquiryID)
+	id := sInquiryEvents
+	if t.noConflicts {
+		id = sInquiryEventsNoConflicts
+	}
+	rows, err := t.stmt(id).Query(inquiryID)
 	if err != nil {
 		return nil, unavailable("read events", err)
 	}
@@ -287,7 +348,7 @@ func scanRecords(rows *sql.Rows) ([]engine.Record, error) {
 			sum               []byte
 		)
 		if err := rows.Scan(&r.Seq, &r.EventID, &r.Name, &r.ObjectType, &r.ObjectID, &related, &created, &received,
-			&r.AttemptsMade, &r.Deliveries, &outcome, &sum, &r.Body, &parts); err != nil {
+			&r.AttemptsMade, &r.Deliveries, &outcome, &sum, &r.Body, &parts, &r.Conflicted); err != nil {
 			return nil, unavailable("read events", err)
 		}
 		if parts.Valid {

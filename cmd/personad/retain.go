@@ -56,9 +56,9 @@ func (c *retainCommand) Run(ctx context.Context) error {
 	if err != nil && !errors.Is(err, store.ErrForgetPending) {
 		return err
 	}
-	if _, perr := fmt.Fprintf(c.stdout, "scrubbed %d of %d event bodies and %d of %d dead letters received before %s in %v\n",
+	if _, perr := fmt.Fprintf(c.stdout, "scrubbed %d of %d event bodies, %d of %d dead letters and %d of %d conflicting bodies received before %s in %v\n",
 		rep.EventsScrubbed, rep.EventsScanned, rep.DeadLettersScrubbed, rep.DeadLettersScanned,
-		cutoff.UTC().Format(time.RFC3339), rep.Duration.Round(time.Millisecond)); perr != nil {
+		rep.ConflictsScrubbed, rep.ConflictsScanned, cutoff.UTC().Format(time.RFC3339), rep.Duration.Round(time.Millisecond)); perr != nil {
 		return perr
 	}
 	if err != nil { // ErrForgetPending: committed, but old pages may remain in the WAL
@@ -93,8 +93,9 @@ func retainLoop(ctx context.Context, db *store.DB, retain time.Duration, logger 
 func retainOnce(ctx context.Context, db *store.DB, retain time.Duration, logger *slog.Logger) {
 	cutoff := time.Now().Add(-retain)
 	rep, err := db.Retain(ctx, cutoff)
-	if rep.EventsScrubbed > 0 || rep.DeadLettersScrubbed > 0 {
+	if rep.EventsScrubbed > 0 || rep.DeadLettersScrubbed > 0 || rep.ConflictsScrubbed > 0 {
 		logger.Info("retention scrubbed old bodies", "events", rep.EventsScrubbed, "dead_letters", rep.DeadLettersScrubbed,
+			"conflicts", rep.ConflictsScrubbed,
 			"received_before", cutoff.UTC().Format(time.RFC3339), "duration", rep.Duration.Round(time.Millisecond))
 	}
 	if err != nil && ctx.Err() == nil { // not a shutdown

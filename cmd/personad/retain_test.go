@@ -106,7 +106,7 @@ func TestRetainCommand(t *testing.T) {
 	}
 
 	code, out, errOut := runCLI(t, "retain", "-db", path, "-older-than", "2160h")
-	if code != 0 || !strings.Contains(out, "scrubbed 2 of 2 event bodies and 0 of 0 dead letters received before ") {
+	if code != 0 || !strings.Contains(out, "scrubbed 2 of 2 event bodies, 0 of 0 dead letters and 0 of 0 conflicting bodies received before ") {
 		t.Fatalf("retain: exit %d %q %q", code, out, errOut)
 	}
 	db, err := store.OpenReadOnly(path)

@@ -37,13 +37,10 @@ func CheckConsistent(tb testing.TB, r engine.Reader, p engine.Policy) Contents {
 				tb.Fatal(err)
 			}
 			c.Inquiries[inq.ID], c.Events[inq.ID] = inq, recs
-			events := make([]*engine.Event, len(recs))
-			for i, rec := range recs {
-				if events[i], err = engine.Parse(rec.Body); err != nil {
-					tb.Fatalf("stored event %s does not parse: %v", rec.EventID, err)
-				}
+			want, _, err := engine.FoldRecords(inq.ID, recs, p)
+			if err != nil {
+				tb.Fatal(err)
 			}
-			want, _ := engine.Fold(inq.ID, events, p)
 			if got, want := jsonOf(tb, inq), jsonOf(tb, want); got != want {
 				tb.Errorf("%s: projection is not the fold of its log:\ngot  %s\nwant %s", inq.ID, got, want)
 			}

@@ -38,6 +38,8 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"Listing", testListing},
 		{"IngestHistoryOutOfOrder", testIngestHistoryOutOfOrder},
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
+		{"ConflictingRedelivery", testConflictingRedelivery},
+		{"ProjectionTimesAtFullPrecision", testProjectionTimesAtFullPrecision},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -98,8 +100,8 @@ func update(t *testing.T, s engine.Store, fn func(engine.Tx) error) {
 func testAppendAndRecordDelivery(t *testing.T, s engine.Store) {
 	var seqs []int64
 	update(t, s, func(tx engine.Tx) error {
-		if _, seen, err := tx.RecordDelivery("evt_1", 1); err != nil || seen {
-			return fmt.Errorf("RecordDelivery of a new id: seen=%t err=%v", seen, err)
+		if red, err := tx.RecordDelivery("evt_1", 1, [32]byte{}); err != nil || red.Seen {
+			return fmt.Errorf("RecordDelivery of a new id: seen=%t err=%v", red.Seen, err)
 		}
 		for i := 1; i <= 3; i++ {
 			r := record(fmt.Sprintf("evt_%d", i), "inq_1", t0.Add(time.Duration(i)*time.Minute))
@@ -114,11 +116,14 @@ func testAppendAndRecordDelivery(t *testing.T, s engine.Store) {
 		t.Errorf("seqs = %v, want strictly increasing and positive", seqs)
 	}
 	update(t, s, func(tx engine.Tx) error {
-		out, seen, err := tx.RecordDelivery("evt_2", 4)
-		if err != nil || !seen || out != engine.OutcomeApplied {
-			return fmt.Errorf("RecordDelivery(evt_2) = %q, %t, %v; want applied, true, nil", out, seen, err)
+		sum := record("evt_2", "inq_1", t0.Add(2*time.Minute)).SHA256
+		red, err := tx.RecordDelivery("evt_2", 4, sum)
+		want := engine.Redelivery{Seen: true, Outcome: engine.OutcomeApplied, ObjectType: "inquiry", ObjectID: "inq_1"}
+		if err != nil || red.Seen != want.Seen || red.Outcome != want.Outcome || red.Conflict ||
+			red.ObjectType != want.ObjectType || red.ObjectID != want.ObjectID {
+			return fmt.Errorf("RecordDelivery(evt_2) = %+v, %v; want %+v, nil", red, err, want)
 		}
-		_, _, err = tx.RecordDelivery("evt_2", 2)
+		_, err = tx.RecordDelivery("evt_2", 2, sum)
 		return err
 	})
 	recs, err := s.Events(ctx, "inq_1")
@@ -180,7 +185,7 @@ func testFailedUpdateLeavesNoTrace(t *testing.T, s engine.Store) {
 		t.Errorf("change kept after failed update: %v", cs)
 	}
 	update(t, s, func(tx engine.Tx) error {
-		if _, seen, _ := tx.RecordDelivery("evt_x", 1); seen {
+		if red, _ := tx.RecordDelivery("evt_x", 1, [32]byte{}); red.Seen {
 			return errors.New("event id still known after failed update")
 		}
 		return nil
@@ -661,4 +666,119 @@ func testDeadLettersOncePerBody(t *testing.T, s engine.Store) {
 	if want := map[string]int{string(a): 3, string(b): 1}; !maps.Equal(deliveries, want) {
 		t.Errorf("dead letters and their deliveries = %v, want %v", deliveries, want)
 	}
+}
+
+// conflicts lists the conflicts s keeps.
+func conflicts(t *testing.T, s engine.Store) []engine.Conflict {
+	t.Helper()
+	switch st := s.(type) {
+	case *engine.MemoryStore:
+		return st.Conflicts()
+	case interface {
+		Conflicts(context.Context, int) ([]engine.Conflict, error)
+	}:
+		got, err := st.Conflicts(ctx, engine.MaxLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	t.Fatalf("%T lists no conflicts", s)
+	return nil
+}
+
+// testConflictingRedelivery: a stored event id delivered with another
+// body is a duplicate whose body is kept once as a conflict, the first
+// body still folded, and the inquiry notes an anomaly that a fold of the
+// stored log gives too. The same event in another key inflection is a
+// plain duplicate.
+func testConflictingRedelivery(t *testing.T, s engine.Store) {
+	eng := engine.New(s, engine.Policy{})
+	first := Body("evt_cf", engine.EventStarted, "inq_cf", engine.StatusPending, t0)
+	other := Body("evt_cf", engine.EventApproved, "inq_cf", engine.StatusApproved, t0.Add(time.Second))
+	snake := bytes.ReplaceAll(bytes.ReplaceAll(first, []byte(`"created-at"`), []byte(`"created_at"`)),
+		[]byte(`"name-first"`), []byte(`"name_first"`))
+	tests := []struct {
+		body                          []byte
+		duplicate, conflict, repeated bool
+	}{
+		{first, false, false, false},
+		{other, true, true, false},
+		{other, true, true, true},
+		{first, true, false, false},
+		{snake, true, false, false},
+	}
+	for i, tt := range tests {
+		res, err := eng.Ingest(ctx, engine.Delivery{Body: tt.body, ReceivedAt: t0.Add(time.Hour), AttemptsMade: 1})
+		if err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
+		}
+		if res.Duplicate != tt.duplicate || res.Conflict != tt.conflict || res.ConflictRepeated != tt.repeated {
+			t.Errorf("delivery %d: duplicate %v, conflict %v, repeated %v; want %v, %v, %v",
+				i, res.Duplicate, res.Conflict, res.ConflictRepeated, tt.duplicate, tt.conflict, tt.repeated)
+		}
+		if res.Outcome != engine.OutcomeApplied {
+			t.Errorf("delivery %d: outcome %q, want the first one's, applied", i, res.Outcome)
+		}
+	}
+	recs, err := s.Events(ctx, "inq_cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || !bytes.Equal(recs[0].Body, first) || recs[0].Deliveries != 3 || !recs[0].Conflicted {
+		t.Fatalf("stored %d events (first %+v), want the first body once, delivered 3 times, conflicted", len(recs), recs)
+	}
+	got := conflicts(t, s)
+	if len(got) != 1 {
+		t.Fatalf("%d conflicts kept, want 1", len(got))
+	}
+	c := got[0]
+	if c.EventID != "evt_cf" || c.ObjectID != "inq_cf" || c.BodyObjectID != "inq_cf" || c.SHA256 != sha256.Sum256(other) ||
+		!bytes.Equal(c.Body, other) || c.Deliveries != 2 || !c.ReceivedAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("conflict kept: %+v", c)
+	}
+	inq, err := eng.Inquiry(ctx, "inq_cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []engine.Anomaly{{EventID: "evt_cf", Kind: engine.AnomalyConflictingRedelivery}}
+	if inq.Status != engine.StatusPending || !slices.Equal(inq.Anomalies, want) {
+		t.Errorf("projection: status %s, anomalies %+v; want pending, %+v", inq.Status, inq.Anomalies, want)
+	}
+	fold, _, err := engine.FoldRecords("inq_cf", recs, engine.Policy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sameJSON(inq, fold); err != nil {
+		t.Errorf("projection is not the fold of the stored log: %v", err)
+	}
+}
+
+// testProjectionTimesAtFullPrecision: a projection's times read back as
+// they were saved, below the millisecond too, so that the in-order fast
+// path compares a new event with the created-at the fold saw.
+func testProjectionTimesAtFullPrecision(t *testing.T, s engine.Store) {
+	at := t0.Add(400*time.Microsecond + 7)
+	saved := &engine.Inquiry{ID: "inq_ns", Status: engine.StatusPending, CreatedAt: at, UpdatedAt: at.Add(time.Microsecond),
+		Redacted: true, RedactedAt: at.Add(time.Nanosecond), EventCount: 2, LastEventID: "evt_2", Tags: []string{}}
+	update(t, s, func(tx engine.Tx) error { return tx.SaveInquiry(saved) })
+	check := func(where string, got *engine.Inquiry) {
+		t.Helper()
+		if !got.CreatedAt.Equal(saved.CreatedAt) || !got.UpdatedAt.Equal(saved.UpdatedAt) || !got.RedactedAt.Equal(saved.RedactedAt) {
+			t.Errorf("%s: created %v, updated %v, redacted %v; want %v, %v, %v", where,
+				got.CreatedAt, got.UpdatedAt, got.RedactedAt, saved.CreatedAt, saved.UpdatedAt, saved.RedactedAt)
+		}
+	}
+	got, err := s.GetInquiry(ctx, "inq_ns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("GetInquiry", got)
+	update(t, s, func(tx engine.Tx) error {
+		got, err := tx.Inquiry("inq_ns")
+		if err == nil {
+			check("Tx.Inquiry", got)
+		}
+		return err
+	})
 }
