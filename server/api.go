@@ -46,6 +46,7 @@ const (
 type api struct {
 	cfg APIConfig
 	eng *engine.Engine
+	hub *hub
 }
 
 // NewAPIHandler returns the query API: inquiries, their events and
@@ -57,7 +58,7 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	a := &api{cfg: cfg, eng: cfg.Engine}
+	a := &api{cfg: cfg, eng: cfg.Engine, hub: newHub(cfg.Engine)}
 	r := httprouter.New()
 	r.RedirectFixedPath = false
 	r.RedirectTrailingSlash = false
@@ -253,9 +254,12 @@ func (a *api) waitDecision(w http.ResponseWriter, r *http.Request, p httprouter.
 		badRequest(w, err.Error())
 		return
 	}
+	id := p.ByName("id")
+	next, done := a.hub.watchInquiry(id)
+	defer done()
 	var inq *engine.Inquiry
-	a.poll(r.Context(), wait, func() bool {
-		inq, err = a.eng.Inquiry(context.WithoutCancel(r.Context()), p.ByName("id"))
+	a.poll(r.Context(), wait, next, func() bool {
+		inq, err = a.eng.Inquiry(context.WithoutCancel(r.Context()), id)
 		return (err != nil && !errors.Is(err, engine.ErrNotFound)) || (inq != nil && inq.Decision != "")
 	})
 	// Decided, timed out, or the server is shutting down: answer with what
@@ -268,12 +272,13 @@ func (a *api) waitDecision(w http.ResponseWriter, r *http.Request, p httprouter.
 }
 
 // poll calls ready until it reports true or the wait ends, calling it
-// again after each committed change.
-func (a *api) poll(ctx context.Context, wait time.Duration, ready func() bool) {
+// again each time the channel next returns (taken before each call) is
+// closed.
+func (a *api) poll(ctx context.Context, wait time.Duration, next func() <-chan struct{}, ready func() bool) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
-		changed := a.eng.Changed()
+		changed := next()
 		if ready() {
 			return
 		}
@@ -281,6 +286,30 @@ func (a *api) poll(ctx context.Context, wait time.Duration, ready func() bool) {
 		case <-changed:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// pollFeed reads the changes after the cursor, waiting for some when
+// there are none. The store is read first, and then only once the head
+// held in memory has moved past the cursor: a parked feed poll costs no
+// query until there is something to return.
+func (a *api) pollFeed(ctx context.Context, wait time.Duration, after int64, limit int) ([]engine.Change, error) {
+	read := context.WithoutCancel(ctx) // answer with what there is, even at shutdown
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for first := true; ; first = false {
+		head, moved := a.hub.feed()
+		if first || head > after {
+			page, err := a.eng.Changes(read, after, limit)
+			if err != nil || len(page) > 0 {
+				return page, err
+			}
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return nil, nil
 		}
 	}
 }
@@ -321,11 +350,7 @@ func (a *api) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 			return
 		}
 	}
-	var page []engine.Change
-	a.poll(r.Context(), wait, func() bool {
-		page, err = a.eng.Changes(context.WithoutCancel(r.Context()), after, limit)
-		return err != nil || len(page) > 0
-	})
+	page, err := a.pollFeed(r.Context(), wait, after, limit)
 	if err != nil {
 		a.fail(w, err)
 		return
