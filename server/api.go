@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +48,7 @@ const (
 type api struct {
 	cfg APIConfig
 	eng *engine.Engine
+	hub *hub
 }
 
 // NewAPIHandler returns the query API: inquiries, their events and
@@ -57,35 +60,69 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics()
 	}
-	a := &api{cfg: cfg, eng: cfg.Engine}
+	a := &api{cfg: cfg, eng: cfg.Engine, hub: newHub(cfg.Engine)}
+	counted := newAPIRequests(cfg.Metrics)
 	r := httprouter.New()
 	r.RedirectFixedPath = false
 	r.RedirectTrailingSlash = false
 	r.HandleMethodNotAllowed = true
-	r.GET("/v1/inquiries", a.auth(only(a.listInquiries, "status", "decision", "redacted", "limit", "cursor")))
-	r.GET("/v1/inquiries/:id", a.auth(only(a.getInquiry)))
-	r.GET("/v1/inquiries/:id/events", a.auth(only(a.getEvents)))
-	r.GET("/v1/inquiries/:id/decision", a.auth(only(a.waitDecision, "wait")))
-	r.GET("/v1/changes", a.auth(only(a.changes, "after", "limit", "wait")))
-	r.GET("/v1/audit/head", a.auth(only(a.auditHead)))
-	r.GET("/healthz", a.healthz)
-	r.GET("/metrics", a.auth(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	// httprouter answers HEAD only where it is registered: every route
+	// answers it as it answers GET (net/http sends no body for HEAD).
+	get := func(route string, h httprouter.Handle) {
+		h = counted.handle(route, h)
+		r.GET(route, h)
+		r.HEAD(route, h)
+	}
+	get("/v1/inquiries", a.auth(only(a.listInquiries, "status", "decision", "redacted", "limit", "cursor")))
+	get("/v1/inquiries/:id", a.auth(only(a.getInquiry)))
+	get("/v1/inquiries/:id/events", a.auth(only(a.getEvents)))
+	get("/v1/inquiries/:id/decision", a.auth(only(a.waitDecision, "wait")))
+	get("/v1/changes", a.auth(only(a.changes, "after", "limit", "wait")))
+	get("/v1/audit/head", a.auth(only(a.auditHead)))
+	get("/healthz", a.healthz)
+	get("/metrics", a.auth(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 		cfg.Metrics.Handler().ServeHTTP(w, r)
 	}))
 	if cfg.Profiling {
-		r.GET("/debug/pprof/*name", a.auth(profile))
+		get("/debug/pprof/*name", a.auth(profile))
 	}
-	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	r.NotFound = counted.handler(routeUnmatched, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, CodeNotFound, "no such route")
-	})
-	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed")
-	})
+	}))
+	r.MethodNotAllowed = counted.handler(routeUnmatched, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		// The router has set Allow to the methods the route takes.
+		writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method not allowed: this route takes "+w.Header().Get("Allow"))
+	}))
 	r.PanicHandler = func(w http.ResponseWriter, _ *http.Request, v any) {
 		cfg.Logger.Error("panic in API handler", "panic", v)
 		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
 	}
-	return r
+	return routeEscaped(r)
+}
+
+// routeEscaped routes on the path as sent, still escaped, so that an
+// inquiry id holding a "/" (sent as %2F) is one path segment; handlers
+// unescape the parameters they read (pathParam).
+func routeEscaped(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if escaped := r.URL.EscapedPath(); escaped != r.URL.Path {
+			u := *r.URL
+			u.Path, u.RawPath = escaped, ""
+			r2 := *r
+			r2.URL = &u
+			r = &r2
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// pathParam returns a route parameter unescaped (see routeEscaped).
+func pathParam(p httprouter.Params, name string) (string, error) {
+	v, err := url.PathUnescape(p.ByName(name))
+	if err != nil {
+		return "", errors.New(name + " is not a valid escaped path segment")
+	}
+	return v, nil
 }
 
 // profile serves net/http/pprof's pages; Index serves the named
@@ -150,7 +187,8 @@ func (a *api) fail(w http.ResponseWriter, err error) {
 	case errors.Is(err, engine.ErrNotFound):
 		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
 	case errors.Is(err, engine.ErrInvalid):
-		writeError(w, http.StatusBadRequest, CodeInvalidRequest, err.Error())
+		// A joined error reads one line per error; a message is one line.
+		writeError(w, http.StatusBadRequest, CodeInvalidRequest, strings.ReplaceAll(err.Error(), "\n", ": "))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "request cancelled")
 	default:
@@ -164,7 +202,12 @@ func badRequest(w http.ResponseWriter, msg string) {
 }
 
 func (a *api) getInquiry(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	inq, err := a.eng.Inquiry(r.Context(), p.ByName("id"))
+	id, err := pathParam(p, "id")
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	inq, err := a.eng.Inquiry(r.Context(), id)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -173,7 +216,12 @@ func (a *api) getInquiry(w http.ResponseWriter, r *http.Request, p httprouter.Pa
 }
 
 func (a *api) getEvents(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	hist, err := a.eng.History(r.Context(), p.ByName("id"))
+	id, err := pathParam(p, "id")
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	hist, err := a.eng.History(r.Context(), id)
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -184,6 +232,26 @@ func (a *api) getEvents(w http.ResponseWriter, r *http.Request, p httprouter.Par
 func (a *api) listInquiries(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	v := r.URL.Query()
 	q := engine.Query{Status: engine.Status(v.Get("status")), Decision: engine.Status(v.Get("decision")), Cursor: v.Get("cursor")}
+	if q.Status != "" && !q.Status.Known() {
+		names := make([]string, len(engine.Statuses))
+		for i, st := range engine.Statuses {
+			names[i] = string(st)
+		}
+		badRequest(w, "status must be one of "+strings.Join(names, ", "))
+		return
+	}
+	switch q.Decision {
+	case "", engine.StatusApproved, engine.StatusDeclined, engine.StatusNeedsReview:
+	default:
+		badRequest(w, "decision must be one of approved, declined, needs_review")
+		return
+	}
+	if q.Cursor != "" {
+		if _, err := engine.DecodeCursor(q.Cursor); err != nil {
+			badRequest(w, "cursor must be a next_cursor from an earlier page, unchanged")
+			return
+		}
+	}
 	if s := v.Get("redacted"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
@@ -224,22 +292,27 @@ func parseLimit(s string, def, max int) (int, error) {
 	return n, nil
 }
 
+// waitUsage is the 400 message of a wait parameter personad cannot read.
+var waitUsage = "wait must be a duration such as 30s, or whole seconds such as 30, and not negative; a wait over " +
+	strconv.Itoa(int(MaxWait/time.Second)) + "s is cut to " + strconv.Itoa(int(MaxWait/time.Second)) + "s"
+
 // parseWait reads a wait parameter: a Go duration ("30s") or whole
-// seconds ("30"), at most MaxWait.
+// seconds ("30"), at most MaxWait. A value too large for a time.Duration
+// is refused, not wrapped around.
 func parseWait(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, nil
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		n, nerr := strconv.Atoi(s)
-		if nerr != nil {
-			return 0, errors.New("wait must be a duration such as 30s")
+		n, nerr := strconv.ParseInt(s, 10, 64)
+		if nerr != nil || n > math.MaxInt64/int64(time.Second) || n < math.MinInt64/int64(time.Second) {
+			return 0, errors.New(waitUsage)
 		}
 		d = time.Duration(n) * time.Second
 	}
 	if d < 0 {
-		return 0, errors.New("wait must not be negative")
+		return 0, errors.New(waitUsage)
 	}
 	return min(d, MaxWait), nil
 }
@@ -253,9 +326,16 @@ func (a *api) waitDecision(w http.ResponseWriter, r *http.Request, p httprouter.
 		badRequest(w, err.Error())
 		return
 	}
+	id, err := pathParam(p, "id")
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	next, done := a.hub.watchInquiry(id)
+	defer done()
 	var inq *engine.Inquiry
-	a.poll(r.Context(), wait, func() bool {
-		inq, err = a.eng.Inquiry(context.WithoutCancel(r.Context()), p.ByName("id"))
+	a.poll(r.Context(), wait, next, func() bool {
+		inq, err = a.eng.Inquiry(context.WithoutCancel(r.Context()), id)
 		return (err != nil && !errors.Is(err, engine.ErrNotFound)) || (inq != nil && inq.Decision != "")
 	})
 	// Decided, timed out, or the server is shutting down: answer with what
@@ -268,12 +348,13 @@ func (a *api) waitDecision(w http.ResponseWriter, r *http.Request, p httprouter.
 }
 
 // poll calls ready until it reports true or the wait ends, calling it
-// again after each committed change.
-func (a *api) poll(ctx context.Context, wait time.Duration, ready func() bool) {
+// again each time the channel next returns (taken before each call) is
+// closed.
+func (a *api) poll(ctx context.Context, wait time.Duration, next func() <-chan struct{}, ready func() bool) {
 	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
-		changed := a.eng.Changed()
+		changed := next()
 		if ready() {
 			return
 		}
@@ -281,6 +362,30 @@ func (a *api) poll(ctx context.Context, wait time.Duration, ready func() bool) {
 		case <-changed:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// pollFeed reads the changes after the cursor, waiting for some when
+// there are none. The store is read first, and then only once the head
+// held in memory has moved past the cursor: a parked feed poll costs no
+// query until there is something to return.
+func (a *api) pollFeed(ctx context.Context, wait time.Duration, after int64, limit int) ([]engine.Change, error) {
+	read := context.WithoutCancel(ctx) // answer with what there is, even at shutdown
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for first := true; ; first = false {
+		head, moved := a.hub.feed()
+		if first || head > after {
+			page, err := a.eng.Changes(read, after, limit)
+			if err != nil || len(page) > 0 {
+				return page, err
+			}
+		}
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return nil, nil
 		}
 	}
 }
@@ -321,11 +426,7 @@ func (a *api) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 			return
 		}
 	}
-	var page []engine.Change
-	a.poll(r.Context(), wait, func() bool {
-		page, err = a.eng.Changes(context.WithoutCancel(r.Context()), after, limit)
-		return err != nil || len(page) > 0
-	})
+	page, err := a.pollFeed(r.Context(), wait, after, limit)
 	if err != nil {
 		a.fail(w, err)
 		return

@@ -89,21 +89,34 @@ type Verifier struct {
 	Tolerance time.Duration // accepted |now − t|
 }
 
-// Verify accepts the request when any set of the header verifies under any
-// secret, computed over the raw body with that set's own timestamp, within
-// the tolerance both ways. It returns a *SignatureError otherwise.
-func (v *Verifier) Verify(header string, body []byte, now time.Time) error {
+// Fresh reads a Persona-Signature header and returns its sets whose
+// timestamp is within the tolerance of now: what can be checked before the
+// body is read, so that a request that can never verify costs no body
+// read. It returns a *SignatureError (missing, malformed or expired)
+// when there is no such set.
+func (v *Verifier) Fresh(header string, now time.Time) ([]SignatureSet, error) {
 	sets, err := ParseSignature(header)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fresh := false
+	fresh := sets[:0:0]
 	for _, set := range sets {
 		age := now.Sub(time.Unix(set.Timestamp, 0))
-		if age > v.Tolerance || age < -v.Tolerance {
-			continue
+		if age <= v.Tolerance && age >= -v.Tolerance {
+			fresh = append(fresh, set)
 		}
-		fresh = true
+	}
+	if len(fresh) == 0 {
+		return nil, &SignatureError{ReasonExpired}
+	}
+	return fresh, nil
+}
+
+// VerifyFresh accepts body when any of sets (from Fresh) verifies under any
+// secret, computed over the raw body with that set's own timestamp. It
+// returns a *SignatureError with reason mismatch otherwise.
+func (v *Verifier) VerifyFresh(sets []SignatureSet, body []byte) error {
+	for _, set := range sets {
 		ts := strconv.FormatInt(set.Timestamp, 10)
 		for _, secret := range v.Secrets {
 			want := Sign(secret, ts, body)
@@ -114,10 +127,19 @@ func (v *Verifier) Verify(header string, body []byte, now time.Time) error {
 			}
 		}
 	}
-	if !fresh {
-		return &SignatureError{ReasonExpired}
-	}
 	return &SignatureError{ReasonMismatch}
+}
+
+// Verify accepts the request when any set of the header verifies under any
+// secret, computed over the raw body with that set's own timestamp, within
+// the tolerance both ways: Fresh, then VerifyFresh. It returns a
+// *SignatureError otherwise.
+func (v *Verifier) Verify(header string, body []byte, now time.Time) error {
+	sets, err := v.Fresh(header, now)
+	if err != nil {
+		return err
+	}
+	return v.VerifyFresh(sets, body)
 }
 
 // Sign returns the lowercase hex HMAC-SHA256 of "<timestamp>.<body>" under

@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"time"
 
@@ -37,7 +38,27 @@ type WebhookConfig struct {
 	Logger        *slog.Logger
 	Metrics       *Metrics
 	Now           func() time.Time // default time.Now
+
+	// BodyReads bounds how many bodies of more than SmallBody bytes (or
+	// of no declared length) are read at once before their signature can
+	// be checked (default 16), and SmallBodyReads those of at most
+	// SmallBody bytes (default 256): memory held by unauthenticated
+	// uploads stays within BodyReads×MaxBody + SmallBodyReads×SmallBody.
+	// Persona's bodies are a few KB, so a flood of large stalled uploads
+	// never takes the slots real deliveries read from.
+	BodyReads      int
+	SmallBodyReads int
+	// SlotWait is how long a request may wait for a free read slot
+	// before it is answered 503 with Retry-After (default 1s).
+	SlotWait time.Duration
+	// BodyTimeout bounds reading one body once it holds a slot (default
+	// 10s), so that a stalled upload gives its slot back.
+	BodyTimeout time.Duration
 }
+
+// SmallBody is the size up to which a declared body is read from the
+// small-body slots (WebhookConfig.SmallBodyReads).
+const SmallBody = 64 << 10
 
 // ErrNoSecret is returned when a webhook handler is configured without a
 // secret: personad fails closed rather than accept unsigned requests.
@@ -46,6 +67,9 @@ var ErrNoSecret = errors.New("no webhook secret configured")
 type webhookHandler struct {
 	cfg      WebhookConfig
 	verifier Verifier
+	// Read slots for bodies not yet authenticated: a buffered channel
+	// holds one token per body being read.
+	largeReads, smallReads chan struct{}
 }
 
 // NewWebhookHandler returns the handler for POST /webhooks/persona, to be
@@ -81,7 +105,20 @@ func NewWebhookHandler(cfg WebhookConfig) (http.Handler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &webhookHandler{cfg: cfg, verifier: Verifier{Secrets: cfg.Secrets, Tolerance: cfg.Tolerance}}, nil
+	if cfg.BodyReads <= 0 {
+		cfg.BodyReads = 16
+	}
+	if cfg.SmallBodyReads <= 0 {
+		cfg.SmallBodyReads = 256
+	}
+	if cfg.SlotWait <= 0 {
+		cfg.SlotWait = time.Second
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 10 * time.Second
+	}
+	return &webhookHandler{cfg: cfg, verifier: Verifier{Secrets: cfg.Secrets, Tolerance: cfg.Tolerance},
+		largeReads: make(chan struct{}, cfg.BodyReads), smallReads: make(chan struct{}, cfg.SmallBodyReads)}, nil
 }
 
 // webhookResponse is the body of a 200.
@@ -119,23 +156,39 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "body larger than "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	// Everything that can be checked without the body is, before it is
+	// read: a request refused here gets no 100 Continue and costs no
+	// body buffer.
+	sets, err := h.verifier.Fresh(r.Header.Get(SignatureHeader), now)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			fail(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "body larger than "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes")
-			return
-		}
-		fail(http.StatusBadRequest, CodeInvalidRequest, "could not read the body")
+		h.refuseSignature(err, fail)
 		return
 	}
-	if err := h.verifier.Verify(r.Header.Get(SignatureHeader), body, now); err != nil {
-		reason := ReasonMismatch
-		if se, ok := IsSignatureError(err); ok {
-			reason = se.Reason
+	slots := h.largeReads
+	if r.ContentLength >= 0 && r.ContentLength <= SmallBody {
+		slots = h.smallReads
+	}
+	if !h.acquire(r.Context(), slots) {
+		w.Header().Set("Retry-After", "5")
+		fail(http.StatusServiceUnavailable, CodeUnavailable, "too many bodies being received; retry later")
+		return
+	}
+	body, err := h.readBody(w, r)
+	<-slots
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			fail(http.StatusRequestEntityTooLarge, CodePayloadTooLarge, "body larger than "+strconv.FormatInt(h.cfg.MaxBody, 10)+" bytes")
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			fail(http.StatusRequestTimeout, CodeInvalidRequest, "the body did not arrive within "+h.cfg.BodyTimeout.String())
+		default:
+			fail(http.StatusBadRequest, CodeInvalidRequest, "could not read the body")
 		}
-		h.cfg.Metrics.signatureFail.WithLabelValues(reason).Inc()
-		fail(http.StatusUnauthorized, CodeUnauthorized, err.Error())
+		return
+	}
+	if err := h.verifier.VerifyFresh(sets, body); err != nil {
+		h.refuseSignature(err, fail)
 		return
 	}
 
@@ -177,4 +230,58 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"outcome", res.Outcome, "duplicate", res.Duplicate, "from", res.Before, "to", res.After)
 		writeJSON(w, http.StatusOK, webhookResponse{EventID: &res.EventID, Outcome: res.Outcome, Duplicate: res.Duplicate})
 	}
+}
+
+// refuseSignature answers 401 for a request whose signature fails, and
+// counts why.
+func (h *webhookHandler) refuseSignature(err error, fail func(int, string, string)) {
+	reason := ReasonMismatch
+	if se, ok := IsSignatureError(err); ok {
+		reason = se.Reason
+	}
+	h.cfg.Metrics.signatureFail.WithLabelValues(reason).Inc()
+	fail(http.StatusUnauthorized, CodeUnauthorized, err.Error())
+}
+
+// acquire takes a read slot, waiting at most SlotWait; it reports false
+// when none came free (or the client went away).
+func (h *webhookHandler) acquire(ctx context.Context, slots chan struct{}) bool {
+	select {
+	case slots <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(h.cfg.SlotWait)
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// readBody reads the whole body, at most MaxBody bytes, within
+// BodyTimeout: a slowloris upload gives its read slot back when the
+// deadline passes. A declared length (already checked against MaxBody)
+// is read into a buffer of exactly that size.
+func (h *webhookHandler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	rc := http.NewResponseController(w)
+	// Not every ResponseWriter has a connection to set a deadline on
+	// (a test recorder); such a one has no slow client either.
+	if rc.SetReadDeadline(time.Now().Add(h.cfg.BodyTimeout)) == nil {
+		// The next request on the connection gets the server's own
+		// deadlines; nothing is read after the body in this one.
+		defer rc.SetReadDeadline(time.Time{})
+	}
+	body := http.MaxBytesReader(w, r.Body, h.cfg.MaxBody)
+	if r.ContentLength < 0 {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }

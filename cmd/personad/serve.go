@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/personad/personad/engine"
 	"github.com/personad/personad/server"
 	"github.com/personad/personad/store"
@@ -40,6 +42,7 @@ type Serve struct {
 	TrustedProxies []netip.Prefix
 	LogFormat      string
 	Pprof          bool
+	MaxConns       int // concurrent connections on the webhook listener
 	secrets        [][]byte
 	apiToken       string
 
@@ -84,6 +87,7 @@ func (s *Serve) ParseFlags(args []string) error {
 	allow := fs.String("allow-ips", "", "comma-separated CIDRs allowed to post webhooks (default: any)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	fs.BoolVar(&s.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the API listener (behind the API token)")
+	fs.IntVar(&s.MaxConns, "max-conns", 1024, "most connections the webhook listener holds at once; more wait to be accepted")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -103,6 +107,9 @@ func (s *Serve) ParseFlags(args []string) error {
 	}
 	if s.RetainBodies < 0 {
 		return withHint(fmt.Errorf("-retain-bodies %v is negative", s.RetainBodies), "-retain-bodies 2160h (90 days; 0 keeps bodies)")
+	}
+	if s.MaxConns < 1 {
+		return withHint(fmt.Errorf("-max-conns %d is not positive", s.MaxConns), "-max-conns 1024")
 	}
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		return withHint(fmt.Errorf("unknown -log-format %q", s.LogFormat), "-log-format text (or json)")
@@ -268,6 +275,9 @@ func (s *Serve) Start() error {
 		db.Close()
 		return fmt.Errorf("-listen: %w", err)
 	}
+	// Connections past the cap wait in the kernel's accept queue rather
+	// than each costing a goroutine and buffers.
+	s.webLn = netutil.LimitListener(s.webLn, s.MaxConns)
 	if s.apiLn, err = net.Listen("tcp", s.APIListen); err != nil {
 		s.webLn.Close()
 		db.Close()
