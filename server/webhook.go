@@ -21,6 +21,9 @@ const WebhookPath = "/webhooks/persona"
 type WebhookConfig struct {
 	Engine  *engine.Engine
 	Secrets [][]byte // at least one; several during a rotation
+	// Keys, when set, replaces Secrets: the secrets are read from it on
+	// every request, so that they can be rotated while serving.
+	Keys *Keys
 	// Tolerance is the accepted age of a signature, both ways (default 5m).
 	Tolerance time.Duration
 	// MaxBody is the largest body accepted, in bytes (default 1 MiB).
@@ -50,6 +53,9 @@ type webhookHandler struct {
 // mounted wherever the application likes. It answers 200 only once the
 // event is durable. Errors: ErrNoSecret.
 func NewWebhookHandler(cfg WebhookConfig) (http.Handler, error) {
+	if cfg.Keys != nil {
+		cfg.Secrets = cfg.Keys.Secrets()
+	}
 	if len(cfg.Secrets) == 0 {
 		return nil, ErrNoSecret
 	}
@@ -127,7 +133,7 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, CodeInvalidRequest, "could not read the body")
 		return
 	}
-	if err := h.verifier.Verify(r.Header.Get(SignatureHeader), body, now); err != nil {
+	if err := h.verify(r.Header.Get(SignatureHeader), body, now); err != nil {
 		reason := ReasonMismatch
 		if se, ok := IsSignatureError(err); ok {
 			reason = se.Reason
@@ -142,9 +148,7 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	res, err := h.cfg.Engine.Ingest(ctx, engine.Delivery{Body: body, ReceivedAt: now, AttemptsMade: max(attempts, 0)})
 	h.cfg.Metrics.ingestSeconds.Observe(time.Since(now).Seconds())
-	log = log.With("attempts_made", r.Header.Get("Persona-Webhook-Attempts-Made"),
-		"attempts_left", r.Header.Get("Persona-Webhook-Attempts-Left"),
-		"first_attempted_at", r.Header.Get("Persona-Webhook-First-Attempted-At"))
+	log = log.With(attemptAttrs(r.Header)...)
 	switch {
 	case errors.Is(err, engine.ErrMalformed):
 		// Authentic but unreadable: kept as a dead letter, once per body,
@@ -152,6 +156,7 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// days. A human reads it from the warning and the metric.
 		h.cfg.Metrics.delivery(http.StatusOK, string(engine.OutcomeDeadLetter))
 		h.cfg.Metrics.deadLetters.Inc()
+		h.cfg.Metrics.ingested(res)
 		log.Warn("authentic body kept as a dead letter", "reason", err.Error(), "duplicate", res.Duplicate)
 		writeJSON(w, http.StatusOK, webhookResponse{Outcome: engine.OutcomeDeadLetter, Duplicate: res.Duplicate})
 	case err != nil:
@@ -161,6 +166,7 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "the event could not be stored; retry later")
 	default:
 		h.cfg.Metrics.delivery(http.StatusOK, string(res.Outcome))
+		h.cfg.Metrics.ingested(res)
 		log.Info("webhook stored", "event_id", res.EventID, "event", res.Name, "inquiry_id", res.InquiryID,
 			"outcome", res.Outcome, "duplicate", res.Duplicate, "from", res.Before, "to", res.After)
 		writeJSON(w, http.StatusOK, webhookResponse{EventID: &res.EventID, Outcome: res.Outcome, Duplicate: res.Duplicate})
