@@ -58,6 +58,12 @@ type Result struct {
 	Before           Status // the inquiry's status before the delivery
 	After            Status // and after it
 	Change           *Change
+	// Redaction reports that the event, stored now, redacts its object
+	// (an inquiry's, an account's...), so personad forgot what it says.
+	Redaction bool
+	// Anomalies are those the delivery added to its inquiry's projection
+	// (a late event that re-folds the inquiry adds only the new ones).
+	Anomalies []Anomaly
 }
 
 // Ingest stores a delivery exactly once and folds it into its inquiry.
@@ -152,6 +158,7 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 		}
 		return e.keepConflict(tx, ev, d, sum, red, res, also)
 	}
+	res.Redaction = ev.SubjectRedacted
 	rec := &Record{
 		EventID: ev.ID, Name: ev.Name, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID,
 		RelatedInquiryID: ev.RelatedInquiryID, CreatedAt: ev.CreatedAt, ReceivedAt: d.ReceivedAt,
@@ -191,6 +198,7 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 		return err
 	}
 	rec.Outcome, res.Outcome, res.After = step.Outcome, step.Outcome, after.Status
+	res.Anomalies = addedAnomalies(before, after)
 	if err := tx.AppendEvent(rec); err != nil {
 		return err
 	}
@@ -252,9 +260,21 @@ func (e *Engine) keepConflict(tx Tx, ev *Event, d Delivery, sum [32]byte, red Re
 	if dup || red.ObjectType != "inquiry" {
 		return nil
 	}
-	ch, err := Refold(tx, red.ObjectID, e.policy)
-	if err != nil || ch == nil {
+	before, err := tx.Inquiry(red.ObjectID)
+	if err != nil {
 		return err
+	}
+	ch, err := Refold(tx, red.ObjectID, e.policy)
+	if err != nil {
+		return err
+	}
+	if after, err := tx.Inquiry(red.ObjectID); err != nil {
+		return err
+	} else if before != nil && after != nil {
+		res.Anomalies = addedAnomalies(before, after)
+	}
+	if ch == nil {
+		return nil
 	}
 	ch.EventID, ch.At = ev.ID, d.ReceivedAt
 	if err := tx.AppendChange(ch); err != nil {
@@ -440,6 +460,28 @@ func (e *Engine) refold(tx Tx, id string, ev *Event) (*Inquiry, Step, error) {
 		}
 	}
 	return nil, Step{}, fmt.Errorf("engine: event %s lost in re-fold", ev.ID)
+}
+
+// addedAnomalies returns the anomalies after has that before had not, by
+// event and kind: a re-fold recomputes them all, and only the new ones are
+// what this delivery added.
+func addedAnomalies(before, after *Inquiry) []Anomaly {
+	type key struct{ event, kind string }
+	had := map[key]int{}
+	if before != nil {
+		for _, a := range before.Anomalies {
+			had[key{a.EventID, a.Kind}]++
+		}
+	}
+	var added []Anomaly
+	for _, a := range after.Anomalies {
+		if k := (key{a.EventID, a.Kind}); had[k] > 0 {
+			had[k]--
+			continue
+		}
+		added = append(added, a)
+	}
+	return added
 }
 
 // fold computes the inquiry after ev. In-order arrival applies one step on

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -34,12 +35,12 @@ func TestIngestResult(t *testing.T) {
 		t.Errorf("change = %+v, want the first change to created", res.Change)
 	}
 	res.Change = nil
-	if res != want {
+	if !reflect.DeepEqual(res, want) {
 		t.Errorf("first delivery: got %+v\nwant %+v", res, want)
 	}
 	again := deliver(t, eng, created)
 	want.Duplicate, want.Before = true, engine.StatusCreated
-	if again != want {
+	if !reflect.DeepEqual(again, want) {
 		t.Errorf("duplicate: got %+v\nwant %+v", again, want)
 	}
 	other := deliver(t, eng, fixture(t, "account.created.json"))
@@ -234,5 +235,46 @@ func TestHistoryUnknownInquiry(t *testing.T) {
 	}
 	if _, _, err := eng.Inquiries(ctx, engine.Query{Limit: 501}); !errors.Is(err, engine.ErrInvalid) {
 		t.Errorf("Inquiries(limit 501) = %v, want ErrInvalid", err)
+	}
+}
+
+// TestIngestReportsAnomaliesAndRedactions: a Result says which anomalies
+// the delivery added and whether it redacted its object, once: a
+// redelivery adds nothing.
+func TestIngestReportsAnomaliesAndRedactions(t *testing.T) {
+	unknownName := bytes.Replace(fixture(t, "inquiry.approved.json"), []byte(`"name": "inquiry.approved"`), []byte(`"name": "inquiry.teleported"`), 1)
+	unknownName = bytes.Replace(unknownName, []byte(`"evt_`), []byte(`"evt_teleported_`), 1)
+	tests := []struct {
+		name          string
+		before        []string // fixtures delivered first
+		body          []byte
+		wantKinds     []string
+		wantRedaction bool
+	}{
+		{"plain", nil, fixture(t, "inquiry.created.json"), nil, false},
+		{"redecision", []string{"inquiry.approved.json"}, fixture(t, "inquiry.declined.json"), []string{engine.AnomalyRedecision}, false},
+		{"unknown event", nil, unknownName, []string{engine.AnomalyUnknownEvent}, false},
+		{"redaction", []string{"inquiry.created.json"}, fixture(t, "inquiry.redacted.json"), nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eng := engine.New(engine.NewMemoryStore(), engine.Policy{})
+			for _, f := range tt.before {
+				deliver(t, eng, fixture(t, f))
+			}
+			res := deliver(t, eng, tt.body)
+			var kinds []string
+			for _, a := range res.Anomalies {
+				kinds = append(kinds, a.Kind)
+			}
+			if !reflect.DeepEqual(kinds, tt.wantKinds) || res.Redaction != tt.wantRedaction {
+				t.Errorf("got anomalies %v, redaction %v; want %v, %v", kinds, res.Redaction, tt.wantKinds, tt.wantRedaction)
+			}
+			again := deliver(t, eng, tt.body)
+			if !again.Duplicate || len(again.Anomalies) != 0 || again.Redaction {
+				t.Errorf("redelivery: duplicate %v, anomalies %v, redaction %v; want a duplicate adding nothing",
+					again.Duplicate, again.Anomalies, again.Redaction)
+			}
+		})
 	}
 }

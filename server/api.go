@@ -25,7 +25,10 @@ type APIConfig struct {
 	Engine *engine.Engine
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every route but /healthz.
-	Token   string
+	Token string
+	// Keys, when set, replaces Token: the token is read from it on every
+	// request, so that it can be rotated while serving.
+	Keys    *Keys
 	Logger  *slog.Logger
 	Metrics *Metrics
 	// Profiling serves Go's runtime profiles (net/http/pprof) under
@@ -164,14 +167,14 @@ func only(h httprouter.Handle, params ...string) httprouter.Handle {
 }
 
 func (a *api) auth(h httprouter.Handle) httprouter.Handle {
-	if a.cfg.Token == "" {
+	if a.token() == "" {
 		return h
 	}
-	want := []byte(a.cfg.Token)
 	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		want := []byte(a.token())
 		// The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(token), want) != 1 {
+		if !strings.EqualFold(scheme, "Bearer") || len(want) == 0 || subtle.ConstantTimeCompare([]byte(token), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="personad"`)
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid bearer token is required")
 			return

@@ -50,6 +50,12 @@ func TestWebhookConflictingRedelivery(t *testing.T) {
 	if got := scrape(t, metrics, "personad_conflicting_redeliveries_total"); got != "2" {
 		t.Errorf("personad_conflicting_redeliveries_total = %s, want 2", got)
 	}
+	if got := scrape(t, metrics, "personad_duplicate_deliveries_total"); got != "2" {
+		t.Errorf("personad_duplicate_deliveries_total = %s, want 2", got)
+	}
+	if got := scrape(t, metrics, `personad_anomalies_total{kind="conflicting_redelivery"}`); got != "1" {
+		t.Errorf("personad_anomalies_total{kind=conflicting_redelivery} = %s, want 1 (the second conflicting delivery adds none)", got)
+	}
 	code, inq := f.get(t, "/v1/inquiries/inq_cf")
 	anomalies, _ := inq["anomalies"].([]any)
 	if code != http.StatusOK || inq["status"] != "pending" || len(anomalies) != 1 {

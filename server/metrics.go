@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/personad/personad/engine"
 )
 
 // Metrics are the Prometheus metrics the handlers record. Wiring code may
@@ -19,7 +21,17 @@ type Metrics struct {
 	batchSize     prometheus.Histogram
 	deadLetters   prometheus.Counter
 	conflicting   prometheus.Counter // personad_conflicting_redeliveries_total
+	duplicates    prometheus.Counter
+	anomalies     *prometheus.CounterVec
+	redactions    prometheus.Counter
 }
+
+// Outcomes of deliveries that stored nothing, beside the engine's: the
+// outcome label of personad_deliveries_total is never empty.
+const (
+	OutcomeRefused     = "refused"     // a 4xx: not authentic, not allowed, too large...
+	OutcomeUnavailable = "unavailable" // a 503: the store could not commit; Persona retries
+)
 
 // NewMetrics creates the metrics on a new registry that also carries the Go
 // runtime and process collectors.
@@ -29,7 +41,7 @@ func NewMetrics() *Metrics {
 		Registry: reg,
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "personad_deliveries_total",
-			Help: "Webhook deliveries by HTTP status code and event outcome (outcome is empty when the event was not ingested).",
+			Help: `Webhook deliveries by HTTP status code and outcome: the engine's (applied, inferred, unchanged, rejected, unknown, dead_letter), or "refused" (a 4xx) or "unavailable" (a 503) when nothing was stored.`,
 		}, []string{"code", "outcome"}),
 		signatureFail: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "personad_signature_failures_total",
@@ -50,7 +62,20 @@ func NewMetrics() *Metrics {
 		Name: "personad_dead_letters_total",
 		Help: "Deliveries of authentic bodies personad could not read, kept as dead letters (once per body) and acknowledged.",
 	})
+	m.duplicates = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "personad_duplicate_deliveries_total",
+		Help: "Deliveries of an event (or dead-letter body) already stored, acknowledged without change: Persona's retries and duplicates.",
+	})
+	m.anomalies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "personad_anomalies_total",
+		Help: "Anomalies deliveries added to inquiries' projections, by kind (see an inquiry's anomalies in the API).",
+	}, []string{"kind"})
+	m.redactions = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "personad_redactions_total",
+		Help: "Redaction events stored (of inquiries, accounts and the like), each making personad forget its object's personal data.",
+	})
 	reg.MustRegister(m.deliveries, m.signatureFail, m.ingestSeconds, m.batchSize, m.deadLetters,
+		m.duplicates, m.anomalies, m.redactions,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.conflicting = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "personad_conflicting_redeliveries_total",
@@ -60,11 +85,37 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{ReasonMissing, ReasonMalformed, ReasonExpired, ReasonMismatch} {
 		m.signatureFail.WithLabelValues(r)
 	}
+	for _, k := range []string{engine.AnomalyRejected, engine.AnomalyStatusMismatch, engine.AnomalyUnknownStatus,
+		engine.AnomalyUnknownEvent, engine.AnomalyRedecision, engine.AnomalyConflictingRedelivery} {
+		m.anomalies.WithLabelValues(k)
+	}
 	return m
 }
 
+// delivery counts one answered delivery; outcome "" (nothing stored) is
+// counted as refused, or unavailable for a 5xx.
 func (m *Metrics) delivery(status int, outcome string) {
+	if outcome == "" {
+		outcome = OutcomeRefused
+		if status >= 500 {
+			outcome = OutcomeUnavailable
+		}
+	}
 	m.deliveries.WithLabelValues(strconv.Itoa(status), outcome).Inc()
+}
+
+// ingested counts what a stored (or dead-lettered) delivery did beyond
+// its outcome.
+func (m *Metrics) ingested(res engine.Result) {
+	if res.Duplicate {
+		m.duplicates.Inc()
+	}
+	if res.Redaction {
+		m.redactions.Inc()
+	}
+	for _, a := range res.Anomalies {
+		m.anomalies.WithLabelValues(a.Kind).Inc()
+	}
 }
 
 // ObserveBatch records the size of one group commit; give it to the

@@ -24,6 +24,9 @@ const WebhookPath = "/webhooks/persona"
 type WebhookConfig struct {
 	Engine  *engine.Engine
 	Secrets [][]byte // at least one; several during a rotation
+	// Keys, when set, replaces Secrets: the secrets are read from it on
+	// every request, so that they can be rotated while serving.
+	Keys *Keys
 	// Tolerance is the accepted age of a signature, both ways (default 5m).
 	Tolerance time.Duration
 	// MaxBody is the largest body accepted, in bytes (default 1 MiB).
@@ -76,6 +79,9 @@ type webhookHandler struct {
 // mounted wherever the application likes. It answers 200 only once the
 // event is durable. Errors: ErrNoSecret.
 func NewWebhookHandler(cfg WebhookConfig) (http.Handler, error) {
+	if cfg.Keys != nil {
+		cfg.Secrets = cfg.Keys.Secrets()
+	}
 	if len(cfg.Secrets) == 0 {
 		return nil, ErrNoSecret
 	}
@@ -159,7 +165,8 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Everything that can be checked without the body is, before it is
 	// read: a request refused here gets no 100 Continue and costs no
 	// body buffer.
-	sets, err := h.verifier.Fresh(r.Header.Get(SignatureHeader), now)
+	verifier := h.currentVerifier()
+	sets, err := verifier.Fresh(r.Header.Get(SignatureHeader), now)
 	if err != nil {
 		h.refuseSignature(err, fail)
 		return
@@ -187,7 +194,7 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if err := h.verifier.VerifyFresh(sets, body); err != nil {
+	if err := verifier.VerifyFresh(sets, body); err != nil {
 		h.refuseSignature(err, fail)
 		return
 	}
@@ -197,9 +204,7 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	res, err := h.cfg.Engine.Ingest(ctx, engine.Delivery{Body: body, ReceivedAt: now, AttemptsMade: max(attempts, 0)})
 	h.cfg.Metrics.ingestSeconds.Observe(time.Since(now).Seconds())
-	log = log.With("attempts_made", r.Header.Get("Persona-Webhook-Attempts-Made"),
-		"attempts_left", r.Header.Get("Persona-Webhook-Attempts-Left"),
-		"first_attempted_at", r.Header.Get("Persona-Webhook-First-Attempted-At"))
+	log = log.With(attemptAttrs(r.Header)...)
 	switch {
 	case errors.Is(err, engine.ErrMalformed):
 		// Authentic but unreadable: kept as a dead letter, once per body,
@@ -207,6 +212,7 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// days. A human reads it from the warning and the metric.
 		h.cfg.Metrics.delivery(http.StatusOK, string(engine.OutcomeDeadLetter))
 		h.cfg.Metrics.deadLetters.Inc()
+		h.cfg.Metrics.ingested(res)
 		log.Warn("authentic body kept as a dead letter", "reason", err.Error(), "duplicate", res.Duplicate)
 		writeJSON(w, http.StatusOK, webhookResponse{Outcome: engine.OutcomeDeadLetter, Duplicate: res.Duplicate})
 	case err != nil:
@@ -219,6 +225,7 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// is kept beside it, and Persona gets the duplicate's 200.
 		h.cfg.Metrics.delivery(http.StatusOK, string(res.Outcome))
 		h.cfg.Metrics.conflicting.Inc()
+		h.cfg.Metrics.ingested(res)
 		sum := sha256.Sum256(body)
 		log.Warn("event redelivered with another body; the stored body stands, this one is kept as a conflict",
 			"event_id", res.EventID, "inquiry_id", res.InquiryID, "sha256", hex.EncodeToString(sum[:]),
@@ -226,6 +233,7 @@ func (h *webhookHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, webhookResponse{EventID: &res.EventID, Outcome: res.Outcome, Duplicate: true})
 	default:
 		h.cfg.Metrics.delivery(http.StatusOK, string(res.Outcome))
+		h.cfg.Metrics.ingested(res)
 		log.Info("webhook stored", "event_id", res.EventID, "event", res.Name, "inquiry_id", res.InquiryID,
 			"outcome", res.Outcome, "duplicate", res.Duplicate, "from", res.Before, "to", res.After)
 		writeJSON(w, http.StatusOK, webhookResponse{EventID: &res.EventID, Outcome: res.Outcome, Duplicate: res.Duplicate})

@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(crashChildDBEnv); path != "" {
 		os.Exit(serveCrashChild(path))
 	}
+	if args := os.Getenv(mainChildArgsEnv); args != "" {
+		os.Exit(runMainChild(args))
+	}
 	os.Exit(m.Run())
 }
 

@@ -191,6 +191,8 @@ func TestServeRefusesUnsafeConfig(t *testing.T) {
 		{"bad max-body", map[string]string{envSecrets: "x"}, []string{"-max-body", "lots"}, "max-body"},
 		{"bad allow-ips", map[string]string{envSecrets: "x"}, []string{"-allow-ips", "10.0.0.0/99"}, "allow-ips"},
 		{"negative forget-within", map[string]string{envSecrets: "x"}, []string{"-forget-within", "-1s"}, "forget-within"},
+		{"pprof without API token", map[string]string{envSecrets: "x"}, []string{"-pprof"}, envAPIToken},
+		{"bad log level", map[string]string{envSecrets: "x"}, []string{"-log-level", "loud"}, "log-level"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -425,6 +427,12 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		poll <- resp.StatusCode
 	}()
+	// The poll's request on the wire is not enough: until the server has
+	// accepted its connection, closing the listener resets it. Its handler
+	// running is.
+	<-pollSent
+	for deadline := time.Now().Add(10 * time.Second); d.inflight.Load() == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+	}
 	for i := range 200 {
 		id := fmt.Sprintf("evt_shutdown_%03d", i)
 		body := bytes.Replace(tmpl, []byte("evt_eKxXzJzpfyVVMgAz0EhvxhqW"), []byte(id), 1)
@@ -446,7 +454,6 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	// Begin the shutdown once the long poll is sent and the first
 	// acknowledgement is in, while the rest are in flight.
-	<-pollSent
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		mu.Lock()
 		n := len(acked)

@@ -49,10 +49,15 @@ var commands = []commandInfo{
 	{"version", "print the version", func(o, e io.Writer) command { return &versionCommand{stdout: o} }},
 }
 
-func main() {
+func main() { os.Exit(mainExit(os.Args[1:])) }
+
+// mainExit is main but for the exit: it runs the command line args with
+// SIGINT and SIGTERM ending the command's context (serve also handles
+// SIGHUP), and returns the exit code. The tests run it in a child process.
+func mainExit(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	return run(ctx, args, os.Stdout, os.Stderr)
 }
 
 // run dispatches to a subcommand and returns the exit code.

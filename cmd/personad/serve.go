@@ -10,9 +10,12 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -41,10 +44,15 @@ type Serve struct {
 	AllowIPs       []netip.Prefix
 	TrustedProxies []netip.Prefix
 	LogFormat      string
+	LogLevel       slog.Level
 	Pprof          bool
 	MaxConns       int // concurrent connections on the webhook listener
 	secrets        [][]byte
 	apiToken       string
+	secretsFile    string       // reread on SIGHUP; "" when the secrets came from the environment
+	tokenFile      string       // likewise for the API token
+	keys           *server.Keys // what requests are checked against; Reload swaps it
+	inflight       atomic.Int64 // requests being handled, for a bounded shutdown
 
 	db       *store.DB
 	logger   *slog.Logger
@@ -82,13 +90,14 @@ func (s *Serve) ParseFlags(args []string) error {
 	fs.StringVar(&s.Synchronous, "synchronous", "full", "full: acknowledged events survive power loss; normal: faster, may lose the last acknowledged events on power loss")
 	fs.DurationVar(&s.ForgetWithin, "forget-within", time.Second, "after a redaction, how long the WAL may keep the old bodies (0: checkpoint before acknowledging it)")
 	fs.DurationVar(&s.RetainBodies, "retain-bodies", 0, "scrub personal data, in the background, from the bodies of events received longer ago than this, e.g. 2160h, keeping ids, statuses, timestamps, SHA-256 and every projection (0: keep bodies as received)")
-	secretsFile := fs.String("webhook-secrets-file", "", "file with webhook secrets, one per line or comma-separated (else $"+envSecrets+")")
-	tokenFile := fs.String("api-token-file", "", "file holding the query API bearer token (else $"+envAPIToken+")")
+	fs.StringVar(&s.secretsFile, "webhook-secrets-file", "", "file with webhook secrets, one per line or comma-separated (else $"+envSecrets+"); reread on SIGHUP")
+	fs.StringVar(&s.tokenFile, "api-token-file", "", "file holding the query API bearer token (else $"+envAPIToken+"); reread on SIGHUP")
 	allow := fs.String("allow-ips", "", "comma-separated CIDRs allowed to post webhooks (default: any)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs whose X-Forwarded-For is believed")
 	fs.BoolVar(&s.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the API listener (behind the API token)")
 	fs.IntVar(&s.MaxConns, "max-conns", 1024, "most connections the webhook listener holds at once; more wait to be accepted")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "least severe log lines written: debug, info (one line per stored delivery), warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,17 +123,24 @@ func (s *Serve) ParseFlags(args []string) error {
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		return withHint(fmt.Errorf("unknown -log-format %q", s.LogFormat), "-log-format text (or json)")
 	}
+	if s.LogLevel, err = parseLogLevel(*logLevel); err != nil {
+		return withHint(err, "-log-level info (or debug, warn, error)")
+	}
 	if s.AllowIPs, err = server.ParsePrefixes(*allow); err != nil {
 		return withHint(fmt.Errorf("-allow-ips: %w", err), "-allow-ips 203.0.113.0/24,198.51.100.7")
 	}
 	if s.TrustedProxies, err = server.ParsePrefixes(*proxies); err != nil {
 		return withHint(fmt.Errorf("-trusted-proxies: %w", err), "-trusted-proxies 127.0.0.1/32")
 	}
-	if s.secrets, err = readSecrets(s.Getenv, *secretsFile); err != nil {
+	if s.secrets, err = readSecrets(s.Getenv, s.secretsFile); err != nil {
 		return err
 	}
-	if s.apiToken, err = readToken(s.Getenv, *tokenFile); err != nil {
+	if s.apiToken, err = readToken(s.Getenv, s.tokenFile); err != nil {
 		return err
+	}
+	if s.Pprof && s.apiToken == "" {
+		return withHint(errors.New("-pprof without an API token: runtime profiles (command line, memory) would be open to anyone who reaches the API listener"),
+			"set "+envAPIToken+" or -api-token-file, or drop -pprof")
 	}
 	if s.apiToken == "" && !isLoopback(s.APIListen) {
 		return withHint(fmt.Errorf("-api-listen %s is not on loopback and no API token is set", s.APIListen),
@@ -144,6 +160,8 @@ func readSecrets(getenv func(string) string, file string) ([][]byte, error) {
 		}
 		raw = string(b)
 	}
+	// A file saved by a Windows editor starts with a byte order mark.
+	raw = strings.TrimPrefix(raw, byteOrderMark)
 	var secrets [][]byte
 	for _, f := range strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
 		if f = strings.TrimSpace(f); f != "" {
@@ -161,13 +179,13 @@ func readSecrets(getenv func(string) string, file string) ([][]byte, error) {
 // ("" when there is none).
 func readToken(getenv func(string) string, file string) (string, error) {
 	if file == "" {
-		return strings.TrimSpace(getenv(envAPIToken)), nil
+		return strings.TrimSpace(strings.TrimPrefix(getenv(envAPIToken), byteOrderMark)), nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", fmt.Errorf("-api-token-file: %w", err)
 	}
-	tok := strings.TrimSpace(string(b))
+	tok := strings.TrimSpace(strings.TrimPrefix(string(b), byteOrderMark))
 	if tok == "" {
 		return "", fmt.Errorf("-api-token-file %s is empty", file)
 	}
@@ -228,13 +246,20 @@ func holdPolicy(db *store.DB, path string, p engine.Policy) error {
 // Start opens the database and starts both listeners. It returns once they
 // accept connections.
 func (s *Serve) Start() error {
-	var h slog.Handler = slog.NewTextHandler(s.stderr, nil)
+	opts := &slog.HandlerOptions{Level: s.LogLevel}
+	var h slog.Handler = slog.NewTextHandler(s.stderr, opts)
 	if s.LogFormat == "json" {
-		h = slog.NewJSONHandler(s.stderr, nil)
+		h = slog.NewJSONHandler(s.stderr, opts)
 	}
 	s.logger = slog.New(h)
 	policy := engine.Policy{AutoDecide: s.AutoDecide}
 	metrics := server.NewMetrics()
+	registerBuildInfo(metrics)
+	keys, err := server.NewKeys(s.secrets, s.apiToken)
+	if err != nil {
+		return err
+	}
+	s.keys = keys
 	db, err := store.Open(s.DBPath, store.Options{Synchronous: s.Synchronous, Policy: policy,
 		OnBatch: metrics.ObserveBatch, ForgetWithin: s.ForgetWithin, OnForgetOverdue: func() {
 			s.logger.Warn("the WAL still holds scrubbed-away data past -forget-within; a reader (backup, Litestream?) is holding an old snapshot",
@@ -251,7 +276,7 @@ func (s *Serve) Start() error {
 	registerStoreMetrics(metrics, db)
 	eng := engine.New(db, policy)
 	webhook, err := server.NewWebhookHandler(server.WebhookConfig{
-		Engine: eng, Secrets: s.secrets, Tolerance: s.Tolerance, MaxBody: s.MaxBody,
+		Engine: eng, Keys: s.keys, Tolerance: s.Tolerance, MaxBody: s.MaxBody,
 		AllowIPs: s.AllowIPs, TrustedProxies: s.TrustedProxies, Logger: s.logger, Metrics: metrics,
 	})
 	if err != nil {
@@ -265,7 +290,7 @@ func (s *Serve) Start() error {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"error":{"code":"not_found","message":"webhooks are posted to `+server.WebhookPath+`"}}`+"\n")
 	})
-	api := server.NewAPIHandler(server.APIConfig{Engine: eng, Token: s.apiToken, Logger: s.logger, Metrics: metrics, Profiling: s.Pprof,
+	api := server.NewAPIHandler(server.APIConfig{Engine: eng, Keys: s.keys, Logger: s.logger, Metrics: metrics, Profiling: s.Pprof,
 		AuditHead: func(ctx context.Context) (int64, [32]byte, error) {
 			h, err := db.Head(ctx)
 			return h.Seq, h.Chain, err
@@ -284,9 +309,9 @@ func (s *Serve) Start() error {
 		return fmt.Errorf("-api-listen: %w", err)
 	}
 	errLog := slog.NewLogLogger(h, slog.LevelWarn)
-	s.webhook = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+	s.webhook = &http.Server{Handler: s.track(mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
-	s.api = &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+	s.api = &http.Server{Handler: s.track(api), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: server.MaxWait + 15*time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
 	// Long polls end with an answer when shutdown starts.
 	base, stopping := context.WithCancel(context.Background())
@@ -319,20 +344,53 @@ func (s *Serve) WebhookAddr() string { return s.webLn.Addr().String() }
 // APIAddr returns the query API's bound address.
 func (s *Serve) APIAddr() string { return s.apiLn.Addr().String() }
 
-// Close stops accepting connections and the retention loop, lets in-flight
-// requests and retention's current chunk finish (up to the deadline of
-// ctx, for requests) and closes the database.
+// Close stops accepting connections and the retention loop, answers the
+// long polls, lets in-flight requests and retention's current chunk
+// finish until the deadline of ctx, then cuts the connections still open
+// (a stalled upload, a client that does not read) and closes the database.
+// Cutting loses nothing acknowledged: an event is acknowledged only once
+// committed, and Persona retries what was not.
 func (s *Serve) Close(ctx context.Context) error {
 	s.retainer.cancel() // a retention pass ends after its current chunk
-	var errs []error
-	for _, srv := range []*http.Server{s.webhook, s.api} {
-		if srv != nil {
-			errs = append(errs, srv.Shutdown(ctx))
-		}
-	}
-	s.wg.Wait()
 	if s.stopping != nil {
-		s.stopping()
+		s.stopping() // long polls answer now, not when Shutdown gets to them
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		cut  []string
+		both sync.WaitGroup
+	)
+	for name, srv := range map[string]*http.Server{"webhooks": s.webhook, "api": s.api} {
+		if srv == nil {
+			continue
+		}
+		both.Go(func() {
+			err := srv.Shutdown(ctx)
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				// Shutdown closed the listeners already; Close cuts the
+				// connections, and its error can only be about those.
+				srv.Close()
+				err = nil
+				mu.Lock()
+				cut = append(cut, name)
+				mu.Unlock()
+			}
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		})
+	}
+	both.Wait()
+	s.wg.Wait()
+	if len(cut) > 0 {
+		// The cut connections' handlers see their body or context end;
+		// give them a moment to return before the database closes.
+		for deadline := time.Now().Add(handlerGrace); s.inflight.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		s.logger.Warn("shutdown: cut the connections still open after the grace period; nothing they sent was acknowledged",
+			"listeners", cut, "handlers_running", s.inflight.Load())
 	}
 	s.retainer.wait()
 	if s.db != nil {
@@ -347,20 +405,53 @@ func (s *Serve) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Shutdown's bounds: after SIGTERM, requests in flight have
+// shutdownGrace to finish; then the connections still open are cut and
+// their handlers have handlerGrace to return. Together they stay well
+// inside the 5 s an orchestrator is commonly given, and inside Persona's
+// own 5 s timeout for the deliveries being cut.
+const (
+	shutdownGrace = 3 * time.Second
+	handlerGrace  = time.Second
+)
+
+// track counts the requests being handled, so that Close can wait for the
+// handlers of connections it cut.
+func (s *Serve) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Run starts the daemon and serves until ctx ends (SIGINT or SIGTERM),
-// then shuts down gracefully.
+// then shuts down within shutdownGrace+handlerGrace. SIGHUP rereads the
+// secrets and token files (see Reload).
 func (s *Serve) Run(ctx context.Context) error {
+	// Before Start, so that a SIGHUP sent once the daemon is up reloads
+	// rather than kills it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	if err := s.Start(); err != nil {
 		return err
 	}
 	var serveErr error
-	select {
-	case <-ctx.Done():
-		s.logger.Info("shutting down: finishing in-flight requests")
-	case serveErr = <-s.serveErr:
-		s.logger.Error("listener failed", "err", serveErr)
+serving:
+	for {
+		select {
+		case <-hup:
+			s.Reload()
+		case <-ctx.Done():
+			s.logger.Info("shutting down: finishing in-flight requests", "grace_seconds", shutdownGrace.Seconds())
+			break serving
+		case serveErr = <-s.serveErr:
+			s.logger.Error("listener failed", "err", serveErr)
+			break serving
+		}
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	err := errors.Join(serveErr, s.Close(shutdown))
 	if err == nil {
