@@ -1,6 +1,11 @@
 package store
 
-import "fmt"
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"testing"
+)
 
 // SetMaxPageCount caps the database size, so that tests can see what a
 // full disk does.
@@ -25,3 +30,24 @@ func WriterDSN(path string) string {
 // Queued returns how many Updates wait for the writer, so that a test can
 // tell when the ones it started are all queued for the next batch.
 func Queued(db *DB) int { return len(db.writer.queue) }
+
+// OpenWithoutLock opens a writer on path without the lock file, as a tool
+// that ignores it (or an older personad) could, so that tests can still
+// pin what the writer does about another writer's commits.
+func OpenWithoutLock(path string, opts Options) (*DB, error) {
+	opts, err := opts.normalize()
+	if err != nil {
+		return nil, err
+	}
+	return open(path, opts)
+}
+
+// Setting reads a settings row, 0 when there is none.
+func Setting(tb testing.TB, db *DB, key string) int64 {
+	tb.Helper()
+	var v int64
+	if err := db.read.QueryRow(`SELECT value FROM settings WHERE key = ?`, key).Scan(&v); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		tb.Fatal(err)
+	}
+	return v
+}
