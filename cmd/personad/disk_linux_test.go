@@ -373,6 +373,9 @@ collect:
 		case a.code == 200:
 			acked[a.id] = true // committed after the thaw: a late but true answer
 			late++
+			if strict {
+				t.Errorf("%s: 200 after %v, once thawed; want a 503 within the 4s ingest timeout", a.id, a.took)
+			}
 		case a.code == 0 && !strict:
 			late++ // no answer before the client gave up, as Persona's 5 s would
 		case a.code != 503:
