@@ -20,6 +20,10 @@ type Store interface {
 	// caller's writes stand or fall on their own when its fn fails. fn may
 	// run more than once (a store may roll a batch back and run it again),
 	// so it must do nothing outside tx that it does not redo from scratch.
+	// When ctx ends while the commit is under way (a stalled disk), Update
+	// may return an error matching ErrUnavailable without waiting for it:
+	// the unit may still be kept, so a caller retries idempotently, as a
+	// redelivery of an event does.
 	Update(ctx context.Context, fn func(Tx) error) error
 	Reader
 }

@@ -39,6 +39,12 @@ type APIConfig struct {
 	// keep it elsewhere and check it later with personad verify -head;
 	// when nil, the route answers 404.
 	AuditHead func(ctx context.Context) (seq int64, chain [32]byte, err error)
+	// Health, when set, is what /healthz asks instead of Engine.Ping: nil
+	// when a write can succeed now. /healthz gives it less than a second.
+	// An error with a method HealthReason() (code, message string) names
+	// the reason in the 503's error body; its full text goes to the log
+	// only.
+	Health func(ctx context.Context) error
 }
 
 // Long-poll limits.
@@ -461,12 +467,28 @@ func (a *api) auditHead(w http.ResponseWriter, r *http.Request, _ httprouter.Par
 	}{seq, hex.EncodeToString(chain[:])})
 }
 
+// healthTimeout bounds /healthz: a load balancer or Persona-facing probe
+// must learn of a stalled disk within a second, not when it times out.
+const healthTimeout = 900 * time.Millisecond
+
 func (a *api) healthz(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
-	if err := a.eng.Ping(ctx); err != nil {
-		a.cfg.Logger.Error("health check failed", "err", err)
-		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "database not writable")
+	check := a.cfg.Health
+	if check == nil {
+		check = a.eng.Ping
+	}
+	if err := check(ctx); err != nil {
+		code, msg := CodeUnavailable, "database not writable"
+		var reason interface{ HealthReason() (code, message string) }
+		switch {
+		case errors.As(err, &reason):
+			code, msg = reason.HealthReason()
+		case errors.Is(err, context.DeadlineExceeded):
+			msg = "the database did not answer within " + healthTimeout.String()
+		}
+		a.cfg.Logger.Error("health check failed", "code", code, "err", err)
+		writeError(w, http.StatusServiceUnavailable, code, msg)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"testing"
 )
 
 // SetMaxPageCount caps the database size, so that tests can see what a
@@ -37,4 +40,25 @@ func EvictProjections(db *DB) error {
 		clear(t.cache.m)
 		return nil
 	})
+}
+
+// OpenWithoutLock opens a writer on path without the lock file, as a tool
+// that ignores it (or an older personad) could, so that tests can still
+// pin what the writer does about another writer's commits.
+func OpenWithoutLock(path string, opts Options) (*DB, error) {
+	opts, err := opts.normalize()
+	if err != nil {
+		return nil, err
+	}
+	return open(path, opts)
+}
+
+// Setting reads a settings row, 0 when there is none.
+func Setting(tb testing.TB, db *DB, key string) int64 {
+	tb.Helper()
+	var v int64
+	if err := db.read.QueryRow(`SELECT value FROM settings WHERE key = ?`, key).Scan(&v); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		tb.Fatal(err)
+	}
+	return v
 }

@@ -243,7 +243,7 @@ func TestForgottenFilterSeesOtherWriters(t *testing.T) {
 			}
 		}},
 		{"another store.DB", func(t *testing.T, path, id string) {
-			other := openPath(t, path, store.Options{})
+			other := openWithoutLock(t, path)
 			mustUpdate(t, other, func(tx engine.Tx) error {
 				if _, err := tx.AddLinks([]engine.Link{{Object: id, Owner: "act_4"}}); err != nil {
 					return err

@@ -69,6 +69,15 @@ type Options struct {
 	// complete), and again only after a checkpoint completed and a later
 	// scrub is overdue in turn. It must not block.
 	OnForgetOverdue func()
+	// MinFree is the free space on the database's file system below which
+	// Health fails, in bytes: 0 means DefaultMinFree, a negative value
+	// turns the check off. Writes go on below it while SQLite can.
+	MinFree int64
+	// OnFailed, when set, is called once, from whichever goroutine noticed,
+	// when the database file at the path is no longer the one opened
+	// (deleted, renamed or replaced): from then on every write fails with
+	// an error matching ErrReplaced. It must not block.
+	OnFailed func(err error)
 }
 
 // Defaults for Options.
@@ -84,17 +93,33 @@ type DB struct {
 	read   *sql.DB  // read-only pool
 	stmts  sync.Map // query text → *sql.Stmt prepared on read
 	writer *writer  // nil when opened read-only
+
+	// Owned by writers only (nil when read-only).
+	lock      *writeLock
+	guard     *fileGuard
+	stopGuard chan struct{}
+	guardWG   sync.WaitGroup
+
+	closeOnce, lockOnce sync.Once
+
+	healthMu sync.Mutex
+	probe    *probe // the Health check under way, or nil
 }
 
 var _ engine.Store = (*DB)(nil)
 
 // Open opens the database at path, creating it if it does not exist, and
 // brings its schema up to date. It checks the file's integrity and takes
-// the write lock once to make sure no other process holds it.
+// the write lock once to make sure no other process holds it. It holds an
+// OS lock on path+".lock" (holding this process's PID) until Close, so
+// that one process at a time writes the file; OpenReadOnly does not take
+// it. From then on it watches that the file at path stays the one opened
+// (see ErrReplaced).
 //
 // Errors: ErrNotPersonad when the file is not a personad database,
 // ErrNewerSchema when a newer personad wrote it, ErrLocked when another
-// process holds the write lock for longer than the busy timeout,
+// process holds the lock file (the error names its PID) or SQLite's write
+// lock for longer than the busy timeout,
 // ErrCorrupt when the integrity check fails, and an error matching
 // engine.ErrUnavailable when the file cannot be opened at all.
 func Open(path string, opts Options) (*DB, error) {
@@ -102,6 +127,20 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	lock, err := acquireWriteLock(path)
+	if err != nil {
+		return nil, err
+	}
+	db, err := open(path, opts)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	db.lock = lock
+	return db, nil
+}
+
+func open(path string, opts Options) (*DB, error) {
 	w, err := sql.Open("sqlite", writerDSN(path, opts))
 	if err != nil {
 		return nil, openError(path, err)
@@ -129,13 +168,23 @@ func Open(path string, opts Options) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
-	wr, err := newWriter(w, opts, !checkpointed)
+	// The identity to watch is taken once the WAL exists (the checkpoint
+	// above opened it) and before the first write is acknowledged.
+	guard, err := newFileGuard(path, opts.OnFailed)
 	if err != nil {
 		w.Close()
 		r.Close()
 		return nil, openError(path, err)
 	}
-	return &DB{path: path, opts: opts, read: r, writer: wr}, nil
+	wr, err := newWriter(w, opts, !checkpointed, guard)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, openError(path, err)
+	}
+	db := &DB{path: path, opts: opts, read: r, writer: wr, guard: guard, stopGuard: make(chan struct{})}
+	guard.watch(db.stopGuard, &db.guardWG)
+	return db, nil
 }
 
 // OpenReadOnly opens an existing database for reading while another
@@ -167,6 +216,10 @@ func OpenReadOnly(path string) (*DB, error) {
 func (db *DB) Close() error {
 	var errs []error
 	if db.writer != nil {
+		db.closeOnce.Do(func() {
+			close(db.stopGuard)
+			db.guardWG.Wait()
+		})
 		errs = append(errs, db.writer.close())
 	}
 	db.stmts.Range(func(_, s any) bool {
@@ -174,6 +227,8 @@ func (db *DB) Close() error {
 		return true
 	})
 	errs = append(errs, db.read.Close())
+	// Last, so that the next writer cannot start before this one is done.
+	db.lockOnce.Do(func() { errs = append(errs, db.lock.release()) })
 	return errors.Join(errs...)
 }
 
@@ -200,6 +255,9 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.BusyTimeout <= 0 {
 		o.BusyTimeout = DefaultBusyTimeout
+	}
+	if o.MinFree == 0 {
+		o.MinFree = DefaultMinFree
 	}
 	return o, nil
 }

@@ -38,6 +38,18 @@ func openPath(tb testing.TB, path string, opts store.Options) *store.DB {
 	return db
 }
 
+// openWithoutLock opens a second writer on path, which the lock file would
+// refuse: it stands for another process that writes the file anyway.
+func openWithoutLock(tb testing.TB, path string) *store.DB {
+	tb.Helper()
+	db, err := store.OpenWithoutLock(path, store.Options{})
+	if err != nil {
+		tb.Fatalf("OpenWithoutLock(%s): %v", path, err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
 // record returns a small stored event of an inquiry.
 func record(eventID, inquiryID string) *engine.Record {
 	body := []byte(`{"data":{"id":"` + eventID + `"}}`)

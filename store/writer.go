@@ -20,10 +20,17 @@ import (
 //
 // Errors: fn's own error, in which case fn's writes were rolled back and
 // the rest of the batch was unaffected; ctx's error when ctx ended before
-// fn ran (once fn ran, Update waits for the commit and reports it); an
-// error matching engine.ErrUnavailable when the store could not commit
-// (disk full, I/O error, closed or read-only store), in which case nothing
-// fn wrote was kept and the caller should retry.
+// fn ran; an error matching engine.ErrUnavailable when the store could not
+// commit (disk full, I/O error, closed or read-only store), in which case
+// nothing fn wrote was kept and the caller should retry; an error matching
+// both engine.ErrUnavailable and ctx's error when ctx ended after fn ran
+// but before its commit returned (a stalled disk): the batch may still
+// commit later, so the caller must treat it as not stored and retry,
+// idempotently; and an error matching ErrReplaced and
+// engine.ErrUnavailable, for this and every later Update, once the file at
+// the path is no longer the one opened. A nil error is only ever returned
+// after the commit, and after a check that the file committed to is still
+// the one at the path.
 func (db *DB) Update(ctx context.Context, fn func(engine.Tx) error) error {
 	if db.writer == nil {
 		return fmt.Errorf("%w: store: %s was opened read-only", engine.ErrUnavailable, db.path)
@@ -65,6 +72,14 @@ type writer struct {
 
 	batches, updates atomic.Int64 // committed or not, for tests and metrics
 
+	// guard says whether the file is still the one opened; checked after
+	// every commit, before anyone hears of it.
+	guard *fileGuard
+	// busySince is when the batch or checkpoint under way started, in unix
+	// nanoseconds, or 0 while the writer waits: Health calls a writer that
+	// is stuck in one stalled without queueing behind it.
+	busySince atomic.Int64
+
 	// head is the hash chain's head as of the last committed batch, valid
 	// while the connection's data_version is headAt. Reading it once costs
 	// AppendEvent no query; a batch reads it again, in its transaction, at
@@ -89,14 +104,14 @@ type writer struct {
 
 // newWriter starts the writer; with checkpointDue, the checkpoint that
 // forgets scrubbed bodies is due at once (Open's could not complete).
-func newWriter(db *sql.DB, o Options, checkpointDue bool) (*writer, error) {
+func newWriter(db *sql.DB, o Options, checkpointDue bool, guard *fileGuard) (*writer, error) {
 	stmts, err := prepare(db)
 	if err != nil {
 		return nil, err
 	}
 	w := &writer{db: db, stmts: stmts, cache: newProjections(), maxBatch: o.MaxBatch, onBatch: o.OnBatch,
 		forget: o.ForgetWithin, busy: o.BusyTimeout, queue: make(chan *request, 4*o.MaxBatch), exited: make(chan struct{}),
-		onOverdue: o.OnForgetOverdue}
+		onOverdue: o.OnForgetOverdue, guard: guard}
 	if checkpointDue {
 		w.forgetBy = time.Now()
 		w.forgetDeadline.Store(w.forgetBy.Add(w.forget).UnixNano())
@@ -108,6 +123,9 @@ func newWriter(db *sql.DB, o Options, checkpointDue bool) (*writer, error) {
 // do queues fn and waits for its result.
 func (w *writer) do(ctx context.Context, fn func(*tx) error) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := w.guard.failure(); err != nil {
 		return err
 	}
 	r := &request{fn: fn, done: make(chan error, 1)}
@@ -130,8 +148,24 @@ func (w *writer) do(ctx context.Context, fn func(*tx) error) error {
 		if r.state.CompareAndSwap(queued, abandoned) {
 			return ctx.Err()
 		}
-		return <-r.done // it runs or ran: report what the commit did
+		select {
+		case err := <-r.done: // it just finished
+			return err
+		default:
+		}
+		// fn runs or ran, and its commit has not returned: with a stalled
+		// disk it may not for minutes. Never wait past the caller's
+		// deadline, and never call it stored: it may yet commit (a
+		// redelivery then finds it), or not.
+		return fmt.Errorf("store: %w: the commit did not finish in time (%w); it may still complete", engine.ErrUnavailable, ctx.Err())
 	}
+}
+
+// isClosed reports whether close was called.
+func (w *writer) isClosed() bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.closed
 }
 
 // close lets the writer commit what is queued, then checkpoints the WAL
@@ -178,7 +212,9 @@ func (w *writer) loop() {
 				break fill
 			}
 		}
+		w.busySince.Store(time.Now().UnixNano())
 		w.commit(batch)
+		w.busySince.Store(0)
 		clear(batch)
 	}
 }
@@ -192,7 +228,9 @@ func (w *writer) next() (r *request, ok bool) {
 		case r, ok = <-w.queue:
 			return r, ok
 		case <-time.After(time.Until(w.forgetBy)):
+			w.busySince.Store(time.Now().UnixNano())
 			w.checkpoint(false)
+			w.busySince.Store(0)
 		}
 	}
 	r, ok = <-w.queue
@@ -213,6 +251,12 @@ func (w *writer) commit(batch []*request) {
 	w.batches.Add(1)
 	w.updates.Add(int64(len(live)))
 	errs, batchErr := w.run(live)
+	answer := batchErr
+	if batchErr == nil {
+		// Committed, but into the file the path names? A batch that went
+		// into a deleted or replaced file is lost at the next start.
+		answer = w.guard.check()
+	}
 	if batchErr == nil && w.scrubbed && w.forgetDeadline.Load() == 0 {
 		w.forgetDeadline.Store(time.Now().Add(w.forget).UnixNano())
 	}
@@ -227,7 +271,7 @@ func (w *writer) commit(batch []*request) {
 	for i, r := range live {
 		err := errs[i]
 		if err == nil {
-			err = batchErr
+			err = answer
 		}
 		r.done <- err
 	}

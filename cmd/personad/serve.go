@@ -41,6 +41,7 @@ type Serve struct {
 	Synchronous    string
 	ForgetWithin   time.Duration
 	RetainBodies   time.Duration // 0: keep bodies as received
+	MinFree        int64         // /healthz fails below this many free bytes; 0: no check
 	AllowIPs       []netip.Prefix
 	TrustedProxies []netip.Prefix
 	LogFormat      string
@@ -98,6 +99,7 @@ func (s *Serve) ParseFlags(args []string) error {
 	fs.IntVar(&s.MaxConns, "max-conns", 1024, "most connections the webhook listener holds at once; more wait to be accepted")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "least severe log lines written: debug, info (one line per stored delivery), warn or error")
+	minFree := fs.String("min-free", "64MiB", "/healthz answers 503 when the database's file system has less free space than this (B, KiB, MiB, GiB; 0: no check)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,6 +109,11 @@ func (s *Serve) ParseFlags(args []string) error {
 	var err error
 	if s.MaxBody, err = parseSize(*maxBody); err != nil {
 		return withHint(err, "-max-body 1MiB")
+	}
+	if *minFree == "0" {
+		s.MinFree = 0
+	} else if s.MinFree, err = parseSize(*minFree); err != nil {
+		return withHint(fmt.Errorf("-min-free: %w", err), "-min-free 64MiB (or 0: no check)")
 	}
 	if s.Synchronous != "full" && s.Synchronous != "normal" {
 		return withHint(fmt.Errorf("unknown -synchronous %q", s.Synchronous), "-synchronous full (or normal)")
@@ -260,10 +267,17 @@ func (s *Serve) Start() error {
 		return err
 	}
 	s.keys = keys
+	minFree := s.MinFree
+	if minFree == 0 {
+		minFree = -1 // the store's "no check"
+	}
 	db, err := store.Open(s.DBPath, store.Options{Synchronous: s.Synchronous, Policy: policy,
 		OnBatch: metrics.ObserveBatch, ForgetWithin: s.ForgetWithin, OnForgetOverdue: func() {
 			s.logger.Warn("the WAL still holds scrubbed-away data past -forget-within; a reader (backup, Litestream?) is holding an old snapshot",
 				"forget_within", s.ForgetWithin)
+		}, MinFree: minFree, OnFailed: func(err error) {
+			s.logger.Error("database file replaced or deleted under the running daemon: refusing deliveries (503) and failing /healthz until restarted",
+				"db", s.DBPath, "err", err)
 		}})
 	if err != nil {
 		return err
@@ -294,7 +308,7 @@ func (s *Serve) Start() error {
 		AuditHead: func(ctx context.Context) (int64, [32]byte, error) {
 			h, err := db.Head(ctx)
 			return h.Seq, h.Chain, err
-		}})
+		}, Health: db.Health})
 
 	if s.webLn, err = net.Listen("tcp", s.Listen); err != nil {
 		db.Close()
