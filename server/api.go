@@ -370,6 +370,10 @@ func (a *api) poll(ctx context.Context, wait time.Duration, next func() <-chan s
 		select {
 		case <-changed:
 		case <-ctx.Done():
+			// Once more at the end: a commit the engine could not report
+			// (its caller's deadline passed first, so the delivery was
+			// answered 503) wakes no poll, but must not be answered stale.
+			ready()
 			return
 		}
 	}
@@ -394,7 +398,8 @@ func (a *api) pollFeed(ctx context.Context, wait time.Duration, after int64, lim
 		select {
 		case <-moved:
 		case <-ctx.Done():
-			return nil, nil
+			// Once more at the end, as poll does: a late commit moves no head.
+			return a.eng.Changes(read, after, limit)
 		}
 	}
 }

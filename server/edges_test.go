@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -176,5 +177,45 @@ func TestAPIRequestMetrics(t *testing.T) {
 	}
 	if strings.Contains(page, "inq_1") || strings.Contains(page, "nowhere") {
 		t.Error("/metrics holds a raw path")
+	}
+}
+
+// TestPollsReadOnceMoreAtTheirEnd: a commit the engine could not report
+// (its delivery's deadline passed first and it was answered 503) wakes no
+// long poll; a poll that ends must still answer with what is committed,
+// not with what it read when it parked.
+func TestPollsReadOnceMoreAtTheirEnd(t *testing.T) {
+	f := newFixture(t, "", nil)
+	at := time.Date(2024, 3, 15, 18, 30, 0, 0, time.UTC)
+	if code, _ := f.post(t, event("evt_l1", engine.EventStarted, "inq_late", engine.StatusPending, at), nil); code != http.StatusOK {
+		t.Fatalf("first delivery: %d", code)
+	}
+	// Another engine on the same store commits without this API's engine
+	// publishing: as a late commit does.
+	other := engine.New(f.store, engine.Policy{})
+	type answer struct {
+		code int
+		body map[string]any
+	}
+	decision, feed := make(chan answer, 1), make(chan answer, 1)
+	go func() {
+		code, body := f.get(t, "/v1/inquiries/inq_late/decision?wait=1s")
+		decision <- answer{code, body}
+	}()
+	go func() {
+		code, body := f.get(t, "/v1/changes?after=1&wait=1s")
+		feed <- answer{code, body}
+	}()
+	time.Sleep(200 * time.Millisecond) // both park
+	if _, err := other.Ingest(context.Background(), engine.Delivery{
+		Body: event("evt_l2", engine.EventApproved, "inq_late", engine.StatusApproved, at.Add(time.Minute)), ReceivedAt: time.Now(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-decision; a.code != http.StatusOK || a.body["decision"] != "approved" {
+		t.Errorf("decision poll at its end: %d %v, want the committed approval", a.code, a.body)
+	}
+	if a := <-feed; a.code != http.StatusOK || len(a.body["changes"].([]any)) != 1 {
+		t.Errorf("feed poll at its end: %d %v, want the committed change", a.code, a.body)
 	}
 }
