@@ -368,8 +368,12 @@ func (m *MemoryStore) Inquiries(_ context.Context, q Query) ([]*Inquiry, string,
 		}
 	}
 	m.mu.RUnlock()
+	// At the millisecond, as the cursor compares and the SQLite store
+	// sorts: at full precision two inquiries in one millisecond could
+	// sort otherwise than the cursor reads them, and a page skip one.
+	created := q.ByCreated()
 	slices.SortFunc(all, func(a, b *Inquiry) int {
-		if c := b.UpdatedAt.Compare(a.UpdatedAt); c != 0 {
+		if c := cmp.Compare(b.ListedAt(created).UnixMilli(), a.ListedAt(created).UnixMilli()); c != 0 {
 			return c
 		}
 		return cmp.Compare(b.ID, a.ID)
@@ -377,15 +381,14 @@ func (m *MemoryStore) Inquiries(_ context.Context, q Query) ([]*Inquiry, string,
 	if len(all) <= q.Limit {
 		return all, "", nil
 	}
-	last := all[q.Limit-1]
-	return all[:q.Limit], Cursor{UpdatedAt: last.UpdatedAt, ID: last.ID}.Encode(), nil
+	return all[:q.Limit], q.CursorAfter(all[q.Limit-1]), nil
 }
 
-// listsAfter reports whether p comes after c in the listing order (newest
-// updated first, then id descending), at millisecond precision as cursors
-// carry it.
+// listsAfter reports whether p comes after c in c's listing order (newest
+// first, then id descending), at millisecond precision as cursors carry
+// it.
 func listsAfter(p *Inquiry, c Cursor) bool {
-	pm, cm := p.UpdatedAt.UnixMilli(), c.UpdatedAt.UnixMilli()
+	pm, cm := p.ListedAt(c.ByCreated).UnixMilli(), c.At.UnixMilli()
 	return pm < cm || (pm == cm && p.ID < c.ID)
 }
 

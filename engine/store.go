@@ -91,7 +91,8 @@ type Reader interface {
 	// RelatedEvents returns the stored events about other objects that
 	// belong to an inquiry (RelatedInquiryID), in log order.
 	RelatedEvents(ctx context.Context, inquiryID string) ([]Record, error)
-	// Inquiries lists projections newest updated first (ties by id,
+	// Inquiries lists the projections q matches newest first by
+	// Inquiry.ListedAt(q.ByCreated()) at the millisecond (ties by id,
 	// descending) and the cursor of the next page, "" after the last. It
 	// checks q with Query.Normalize and returns its ErrInvalid.
 	Inquiries(ctx context.Context, q Query) (page []*Inquiry, next string, err error)
@@ -198,8 +199,35 @@ type Query struct {
 	Status   Status
 	Decision Status
 	Redacted *bool
-	Limit    int    // 1..MaxLimit; 0 means DefaultLimit
-	Cursor   string // from a previous page
+	// ReferenceID, AccountID and TemplateID select the inquiries of one
+	// user (the application's own id, Persona's reference-id), one
+	// Persona account or one template. With any of them the listing is
+	// newest created first (see ByCreated). A forgotten reference-id (an
+	// account redaction nulls it) matches no ReferenceID.
+	ReferenceID string
+	AccountID   string
+	TemplateID  string
+	Limit       int    // 1..MaxLimit; 0 means DefaultLimit
+	Cursor      string // from a previous page of a listing in the same order
+}
+
+// ByCreated reports whether q lists newest created first (Inquiry.ListedAt
+// with created set): it selects by user, account or template, whose
+// newest inquiry is the one started last, however recently an older one
+// changed. Other listings are newest updated first.
+func (q Query) ByCreated() bool {
+	return q.ReferenceID != "" || q.AccountID != "" || q.TemplateID != ""
+}
+
+// ListedAt is the instant inq sorts at in a listing: its UpdatedAt, or,
+// with created, its CreatedAt (its UpdatedAt while no event showed the
+// inquiry's created-at). Listings sort at its millisecond, as cursors
+// carry it.
+func (inq *Inquiry) ListedAt(created bool) time.Time {
+	if created && !inq.CreatedAt.IsZero() {
+		return inq.CreatedAt
+	}
+	return inq.UpdatedAt
 }
 
 // Listing limits.
@@ -208,16 +236,25 @@ const (
 	MaxLimit     = 500
 )
 
-// Cursor is a position in the listing order: after the inquiry updated at
-// UpdatedAt with id ID.
+// Cursor is a position in a listing order: after the inquiry listed at At
+// (Inquiry.ListedAt) with id ID.
 type Cursor struct {
-	UpdatedAt time.Time
+	ByCreated bool // a position in a newest created first listing
+	At        time.Time
 	ID        string
 }
 
+// createdPrefix marks the cursors of newest created first listings; a
+// cursor without it (as every cursor before such listings existed) is a
+// position in the newest updated first order.
+const createdPrefix = "c"
+
 // Encode returns the opaque form handed to clients.
 func (c Cursor) Encode() string {
-	raw := strconv.FormatInt(c.UpdatedAt.UnixMilli(), 10) + "/" + c.ID
+	raw := strconv.FormatInt(c.At.UnixMilli(), 10) + "/" + c.ID
+	if c.ByCreated {
+		raw = createdPrefix + raw
+	}
 	return base64.RawURLEncoding.EncodeToString([]byte(raw))
 }
 
@@ -227,12 +264,19 @@ func DecodeCursor(s string) (Cursor, error) {
 	if err != nil {
 		return Cursor{}, errors.Join(ErrInvalid, errors.New("malformed cursor"))
 	}
-	ms, id, ok := strings.Cut(string(raw), "/")
+	text, created := strings.CutPrefix(string(raw), createdPrefix)
+	ms, id, ok := strings.Cut(text, "/")
 	n, err := strconv.ParseInt(ms, 10, 64)
 	if !ok || err != nil || id == "" {
 		return Cursor{}, errors.Join(ErrInvalid, errors.New("malformed cursor"))
 	}
-	return Cursor{UpdatedAt: time.UnixMilli(n).UTC(), ID: id}, nil
+	return Cursor{ByCreated: created, At: time.UnixMilli(n).UTC(), ID: id}, nil
+}
+
+// CursorAfter returns the cursor of the page after one that ended with
+// last, in q's order.
+func (q Query) CursorAfter(last *Inquiry) string {
+	return Cursor{ByCreated: q.ByCreated(), At: last.ListedAt(q.ByCreated()), ID: last.ID}.Encode()
 }
 
 // Normalize checks q and fills in the default limit.
@@ -250,8 +294,14 @@ func (q Query) Normalize() (Query, error) {
 		return q, errors.Join(ErrInvalid, errors.New("decision must be approved, declined or needs_review"))
 	}
 	if q.Cursor != "" {
-		if _, err := DecodeCursor(q.Cursor); err != nil {
+		c, err := DecodeCursor(q.Cursor)
+		if err != nil {
 			return q, err
+		}
+		if c.ByCreated != q.ByCreated() {
+			// Read in the other order, it would skip and repeat inquiries.
+			return q, errors.Join(ErrInvalid, errors.New("the cursor belongs to a listing in another order: "+
+				"one with reference_id, account_id or template_id lists newest created first, one without newest updated first"))
 		}
 	}
 	return q, nil
@@ -261,5 +311,8 @@ func (q Query) Normalize() (Query, error) {
 func (q Query) Matches(inq *Inquiry) bool {
 	return (q.Status == "" || inq.Status == q.Status) &&
 		(q.Decision == "" || inq.Decision == q.Decision) &&
-		(q.Redacted == nil || inq.Redacted == *q.Redacted)
+		(q.Redacted == nil || inq.Redacted == *q.Redacted) &&
+		(q.ReferenceID == "" || inq.ReferenceID == q.ReferenceID) &&
+		(q.AccountID == "" || inq.AccountID == q.AccountID) &&
+		(q.TemplateID == "" || inq.TemplateID == q.TemplateID)
 }

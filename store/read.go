@@ -47,41 +47,19 @@ func (db *DB) RelatedEvents(ctx context.Context, inquiryID string) ([]engine.Rec
 	return scanRecords(rows)
 }
 
-// Inquiries implements engine.Reader: newest updated first, ties by id
-// descending, at the millisecond precision cursors carry. Errors:
+// Inquiries implements engine.Reader: newest updated first, or, by
+// reference, account or template, newest created first (ties by id
+// descending), at the millisecond precision cursors carry. Errors:
 // engine.ErrInvalid for a bad query or cursor, engine.ErrUnavailable.
 func (db *DB) Inquiries(ctx context.Context, q engine.Query) ([]*engine.Inquiry, string, error) {
 	q, err := q.Normalize()
 	if err != nil {
 		return nil, "", err
 	}
-	var where []string
-	var args []any
-	if q.Status != "" {
-		where, args = append(where, "status = ?"), append(args, string(q.Status))
+	query, args, err := listingSQL(q)
+	if err != nil {
+		return nil, "", err
 	}
-	if q.Decision != "" {
-		where, args = append(where, "decision = ?"), append(args, string(q.Decision))
-	}
-	if q.Redacted != nil {
-		where, args = append(where, "redacted = ?"), append(args, *q.Redacted)
-	}
-	if q.Cursor != "" {
-		c, err := engine.DecodeCursor(q.Cursor)
-		if err != nil {
-			return nil, "", err
-		}
-		ms := c.UpdatedAt.UnixMilli()
-		where = append(where, "(updated_at < ? OR (updated_at = ? AND id < ?))")
-		args = append(args, ms, ms, c.ID)
-	}
-	query := "SELECT doc FROM inquiries"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY updated_at DESC, id DESC LIMIT ?"
-	args = append(args, q.Limit+1)
-
 	rows, err := db.query(ctx, query, args...)
 	if err != nil {
 		return nil, "", unavailable("list inquiries", err)
@@ -105,8 +83,59 @@ func (db *DB) Inquiries(ctx context.Context, q engine.Query) ([]*engine.Inquiry,
 	if len(page) <= q.Limit {
 		return page, "", nil
 	}
-	last := page[q.Limit-1]
-	return page[:q.Limit], engine.Cursor{UpdatedAt: last.UpdatedAt, ID: last.ID}.Encode(), nil
+	return page[:q.Limit], q.CursorAfter(page[q.Limit-1]), nil
+}
+
+// listingSQL is the query of a listing page (one row more than the limit,
+// to tell whether another page follows). A listing by reference, account
+// or template is served by that column's index, which holds its rows
+// newest created first: every other filter is written +col so that the
+// planner reads it off the rows that index finds instead of choosing the
+// status or decision index and sorting (the terms mean the same).
+func listingSQL(q engine.Query) (string, []any, error) {
+	var where []string
+	var args []any
+	filter := func(col string, v any) {
+		if len(where) > 0 && q.ByCreated() {
+			col = "+" + col
+		}
+		where, args = append(where, col+" = ?"), append(args, v)
+	}
+	for _, key := range []struct{ col, v string }{
+		{"reference_id", q.ReferenceID}, {"account_id", q.AccountID}, {"template_id", q.TemplateID},
+	} {
+		if key.v != "" {
+			filter(key.col, key.v)
+		}
+	}
+	if q.Status != "" {
+		filter("status", string(q.Status))
+	}
+	if q.Decision != "" {
+		filter("decision", string(q.Decision))
+	}
+	if q.Redacted != nil {
+		filter("redacted", *q.Redacted)
+	}
+	at := "updated_at"
+	if q.ByCreated() {
+		at = "created_at"
+	}
+	if q.Cursor != "" {
+		c, err := engine.DecodeCursor(q.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		ms := c.At.UnixMilli()
+		where = append(where, "("+at+" < ? OR ("+at+" = ? AND id < ?))")
+		args = append(args, ms, ms, c.ID)
+	}
+	query := "SELECT doc FROM inquiries"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY " + at + " DESC, id DESC LIMIT ?"
+	return query, append(args, q.Limit+1), nil
 }
 
 // Changes implements engine.Reader: at most limit changes with Seq >

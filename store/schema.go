@@ -32,7 +32,59 @@ var migrationSteps = map[int]func(context.Context, *sql.Tx, Options) error{
 		}
 		return chainExisting(ctx, tx)
 	},
-	5: func(ctx context.Context, tx *sql.Tx, o Options) error { return refoldExisting(ctx, tx, o.Policy) },
+	5:                    func(ctx context.Context, tx *sql.Tx, o Options) error { return refoldExisting(ctx, tx, o.Policy) },
+	lookupColumnsVersion: func(ctx context.Context, tx *sql.Tx, _ Options) error { return fillLookupColumns(ctx, tx) },
+}
+
+// lookupColumnsVersion is the schema version that gave the inquiries
+// table its reference_id, account_id, template_id and created_at columns
+// (migrations/0006_lookup_columns.sql), which the listings by user,
+// account and template read.
+const lookupColumnsVersion = 6
+
+// fillLookupColumns is the Go step of lookupColumnsVersion: it fills in
+// the lookup columns of every projection stored before it from its doc,
+// as SaveInquiry writes them, a page of projections at a time so that a
+// large file needs no more memory than a page.
+func fillLookupColumns(ctx context.Context, sqlTx *sql.Tx) error {
+	type columns struct {
+		id                           string
+		reference, account, template any
+		created                      int64
+	}
+	for after := ""; ; {
+		rows, err := sqlTx.QueryContext(ctx, `SELECT id, doc FROM inquiries WHERE id > ? ORDER BY id LIMIT 1000`, after)
+		if err != nil {
+			return err
+		}
+		var page []columns
+		for rows.Next() {
+			var doc []byte
+			if err := rows.Scan(&after, &doc); err != nil {
+				rows.Close()
+				return err
+			}
+			inq, err := decodeInquiry(doc)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("projection of inquiry %s: %w", after, err)
+			}
+			page = append(page, columns{after, nullString(inq.ReferenceID), nullString(inq.AccountID),
+				nullString(inq.TemplateID), inq.ListedAt(true).UnixMilli()})
+		}
+		if err := closeRows(rows, "read projections"); err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for _, c := range page {
+			if _, err := sqlTx.ExecContext(ctx, `UPDATE inquiries SET reference_id = ?, account_id = ?,
+				template_id = ?, created_at = ? WHERE id = ?`, c.reference, c.account, c.template, c.created, c.id); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // refoldExisting is the Go step of schema version 5: it folds every
@@ -52,7 +104,7 @@ func refoldExisting(ctx context.Context, sqlTx *sql.Tx, p engine.Policy) error {
 		return err
 	}
 	var rep RebuildReport
-	return rebuild(&tx{sql: sqlTx, cache: newProjections()}, p, time.Now(), &rep)
+	return rebuild(&tx{sql: sqlTx, cache: newProjections(), noLookupColumns: true}, p, time.Now(), &rep)
 }
 
 // relateEvents fills in related_inquiry_id for the events stored before

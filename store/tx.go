@@ -24,6 +24,7 @@ const (
 	sSaveInquiry
 	sInsertInquiry
 	sUpdateInquiry
+	sSaveInquiryNoLookup
 	sAppendChange
 	sObjectBodies
 	sSetBody
@@ -70,15 +71,25 @@ var writerSQL = [numStmts]string{
 	sInquiryEventsNoConflicts: `SELECT ` + strings.Replace(recordColumns, conflictedColumn, "0", 1) + ` FROM events
 		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
 	sInquiry: `SELECT doc FROM inquiries WHERE id = ?`,
-	sSaveInquiry: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc)
+	sSaveInquiry: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc,
+			reference_id, account_id, template_id, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET status = excluded.status, decision = excluded.decision,
+			redacted = excluded.redacted, updated_at = excluded.updated_at,
+			anomalies = excluded.anomalies, doc = excluded.doc,
+			reference_id = excluded.reference_id, account_id = excluded.account_id,
+			template_id = excluded.template_id, created_at = excluded.created_at`,
+	sInsertInquiry: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc,
+			reference_id, account_id, template_id, created_at)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)`,
+	sUpdateInquiry: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
+		anomalies = ?6, doc = ?7, reference_id = ?8, account_id = ?9, template_id = ?10,
+		created_at = ?11 WHERE id = ?1`,
+	sSaveInquiryNoLookup: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, decision = excluded.decision,
 			redacted = excluded.redacted, updated_at = excluded.updated_at,
 			anomalies = excluded.anomalies, doc = excluded.doc`,
-	sInsertInquiry: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
-	sUpdateInquiry: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
-		anomalies = ?6, doc = ?7 WHERE id = ?1`,
 	sAppendChange: `INSERT INTO changes (inquiry_id, event_id, from_status, to_status, decision, redacted, at)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`,
 	sObjectBodies: `SELECT seq, body FROM events WHERE object_id = ?`,
@@ -150,6 +161,11 @@ type tx struct {
 	// noConflicts: a migration step of a version before 5, whose schema
 	// has no conflicts table yet (and so no conflicts).
 	noConflicts bool
+	// noLookupColumns: a migration step of a version before
+	// lookupColumnsVersion, whose inquiries table has no reference_id,
+	// account_id, template_id or created_at yet; the step of that version
+	// fills them in from doc for every projection.
+	noLookupColumns bool
 }
 
 func (t *tx) stmt(id stmtID) *sql.Stmt {
@@ -281,6 +297,14 @@ func (t *tx) SaveInquiry(inq *engine.Inquiry) error {
 	if err != nil {
 		return err
 	}
+	if t.noLookupColumns {
+		if _, err := t.stmt(sSaveInquiryNoLookup).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
+			inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc)); err != nil {
+			return unavailable("save inquiry", err)
+		}
+		t.cache.saved(inq)
+		return nil
+	}
 	// The cache usually knows whether the row exists; a plain INSERT or
 	// UPDATE is cheaper than an upsert, which tries the insert first.
 	id := sSaveInquiry
@@ -291,7 +315,9 @@ func (t *tx) SaveInquiry(inq *engine.Inquiry) error {
 		}
 	}
 	res, err := t.stmt(id).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
-		inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc))
+		inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc),
+		nullString(inq.ReferenceID), nullString(inq.AccountID), nullString(inq.TemplateID),
+		inq.ListedAt(true).UnixMilli())
 	if err != nil {
 		return unavailable("save inquiry", err)
 	}

@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"ReplaceDeadLetters", testReplaceDeadLetters},
 		{"DeadLettersOncePerBody", testDeadLettersOncePerBody},
 		{"Listing", testListing},
+		{"ListingByUser", testListingByUser},
+		{"LookupForgetsReference", testLookupForgetsReference},
 		{"IngestHistoryOutOfOrder", testIngestHistoryOutOfOrder},
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
 		{"ConflictingRedelivery", testConflictingRedelivery},
