@@ -82,7 +82,7 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 		r.GET(route, h)
 		r.HEAD(route, h)
 	}
-	get("/v1/inquiries", a.auth(only(a.listInquiries, "status", "decision", "redacted", "limit", "cursor")))
+	get("/v1/inquiries", a.auth(only(a.listInquiries, "status", "decision", "redacted", "reference_id", "account_id", "template_id", "limit", "cursor")))
 	get("/v1/inquiries/:id", a.auth(only(a.getInquiry)))
 	get("/v1/inquiries/:id/events", a.auth(only(a.getEvents)))
 	get("/v1/inquiries/:id/decision", a.auth(only(a.waitDecision, "wait")))
@@ -106,7 +106,19 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 		cfg.Logger.Error("panic in API handler", "panic", v)
 		writeError(w, http.StatusInternalServerError, CodeInternal, "internal error")
 	}
-	return routeEscaped(r)
+	return noStore(routeEscaped(r))
+}
+
+// noStore marks every response of the query API Cache-Control: no-store
+// (a handler may set another): they carry inquiries, users' ids and
+// decisions, which no browser, proxy or CDN between the application and
+// personad may keep, and an answer such as a decision is stale the
+// moment it changes.
+func noStore(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // routeEscaped routes on the path as sent, still escaped, so that an
@@ -254,6 +266,20 @@ func (a *api) listInquiries(w http.ResponseWriter, r *http.Request, _ httprouter
 	default:
 		badRequest(w, "decision must be one of approved, declined, needs_review")
 		return
+	}
+	// Present but empty would select every user's inquiries: an
+	// application that sent an unset user id would read another user's.
+	for _, key := range []struct {
+		name string
+		to   *string
+	}{{"reference_id", &q.ReferenceID}, {"account_id", &q.AccountID}, {"template_id", &q.TemplateID}} {
+		if vs, ok := v[key.name]; ok {
+			if len(vs) != 1 || vs[0] == "" {
+				badRequest(w, key.name+" must be given once, and not empty")
+				return
+			}
+			*key.to = vs[0]
+		}
 	}
 	if q.Cursor != "" {
 		if _, err := engine.DecodeCursor(q.Cursor); err != nil {
