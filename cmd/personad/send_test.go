@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -52,10 +53,19 @@ func TestSendInquiryHistory(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.inquiry, func(t *testing.T) {
 			polled := make(chan response, 1)
-			go func() {
+			go func() { // d.get would call t.Fatal off the test's goroutine
+				var r response
+				defer func() { polled <- r }()
 				req, _ := http.NewRequest(http.MethodGet, "http://"+d.APIAddr()+"/v1/inquiries/"+tt.inquiry+"/decision?wait=30s", nil)
 				req.Header.Set("Authorization", "Bearer "+testToken)
-				polled <- send(t, req)
+				resp, err := validated(t).Do(req)
+				if err != nil {
+					r.raw = err.Error()
+					return
+				}
+				defer resp.Body.Close()
+				r.code = resp.StatusCode
+				json.NewDecoder(resp.Body).Decode(&r.body)
 			}()
 			args := []string{"send", "-url", "http://" + d.WebhookAddr() + "/webhooks/persona", "-secret-env", "E2E_SECRET",
 				"-inquiry", tt.inquiry, "-reference-id", "user-42", "-interval", "10ms"}
