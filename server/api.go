@@ -61,7 +61,8 @@ type api struct {
 }
 
 // NewAPIHandler returns the query API: inquiries, their events and
-// decisions, the change feed, /healthz and /metrics.
+// decisions, the change feed, /healthz, /metrics and its own OpenAPI
+// document (/v1/openapi.json).
 func NewAPIHandler(cfg APIConfig) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -88,6 +89,9 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 	get("/v1/inquiries/:id/decision", a.auth(only(a.waitDecision, "wait")))
 	get("/v1/changes", a.auth(only(a.changes, "after", "limit", "wait")))
 	get("/v1/audit/head", a.auth(only(a.auditHead)))
+	// Behind the token like every route but /healthz: one rule is simpler
+	// to state and to check than a list of exceptions.
+	get("/v1/openapi.json", a.auth(only(serveOpenAPI)))
 	get("/healthz", a.healthz)
 	get("/metrics", a.auth(func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 		cfg.Metrics.Handler().ServeHTTP(w, r)

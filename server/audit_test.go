@@ -11,6 +11,7 @@ import (
 
 	"github.com/personad/personad/engine"
 	"github.com/personad/personad/server"
+	"github.com/personad/personad/server/openapitest"
 )
 
 func TestAuditHead(t *testing.T) {
@@ -37,7 +38,7 @@ func TestAuditHead(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			eng := engine.New(engine.NewMemoryStore(), engine.Policy{})
-			api := httptest.NewServer(server.NewAPIHandler(server.APIConfig{Engine: eng, Token: "s3cret", AuditHead: tt.head}))
+			api := httptest.NewServer(openapitest.Handler(t, server.NewAPIHandler(server.APIConfig{Engine: eng, Token: "s3cret", AuditHead: tt.head})))
 			defer api.Close()
 			req, _ := http.NewRequest(http.MethodGet, api.URL+"/v1/audit/head", nil)
 			if tt.token != "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/personad/personad/engine"
 	"github.com/personad/personad/server"
+	"github.com/personad/personad/server/openapitest"
 )
 
 // reasonError is a Health error naming its reason, as store.HealthError does.
@@ -35,7 +36,7 @@ func TestHealthz(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			eng := engine.New(engine.NewMemoryStore(), engine.Policy{})
-			api := httptest.NewServer(server.NewAPIHandler(server.APIConfig{Engine: eng, Token: "s3cret", Health: tt.health}))
+			api := httptest.NewServer(openapitest.Handler(t, server.NewAPIHandler(server.APIConfig{Engine: eng, Token: "s3cret", Health: tt.health})))
 			defer api.Close()
 			start := time.Now()
 			resp, err := http.Get(api.URL + "/healthz") // no token: probes have none

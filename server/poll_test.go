@@ -10,6 +10,7 @@ import (
 
 	"github.com/personad/personad/engine"
 	"github.com/personad/personad/server"
+	"github.com/personad/personad/server/openapitest"
 )
 
 // countingStore counts the projection reads of each inquiry.
@@ -43,7 +44,7 @@ func TestDecisionPollWakesOnlyForItsInquiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.webhook = httptest.NewServer(wh)
-	f.api = httptest.NewServer(server.NewAPIHandler(server.APIConfig{Engine: f.eng}))
+	f.api = httptest.NewServer(openapitest.Handler(t, server.NewAPIHandler(server.APIConfig{Engine: f.eng})))
 	t.Cleanup(func() { f.webhook.Close(); f.api.Close() })
 
 	f.post(t, event("evt_b1", engine.EventStarted, "inq_B", engine.StatusPending, t0), nil)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/personad/personad/engine"
 	"github.com/personad/personad/server"
+	"github.com/personad/personad/server/openapitest"
 )
 
 type fixture struct {
@@ -40,7 +41,7 @@ func newFixture(t *testing.T, token string, tweak func(*server.WebhookConfig)) *
 		t.Fatal(err)
 	}
 	f.webhook = httptest.NewServer(wh)
-	f.api = httptest.NewServer(server.NewAPIHandler(server.APIConfig{Engine: f.eng, Token: token}))
+	f.api = httptest.NewServer(openapitest.Handler(t, server.NewAPIHandler(server.APIConfig{Engine: f.eng, Token: token})))
 	t.Cleanup(func() { f.webhook.Close(); f.api.Close() })
 	return f
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/personad/personad/server"
+	"github.com/personad/personad/server/openapitest"
 	"github.com/personad/personad/store"
 )
 
@@ -105,9 +106,15 @@ func (r response) errCode() string {
 	return s
 }
 
+// validated is a client whose every response of the query API is checked
+// against the served OpenAPI document (server/openapitest).
+func validated(t *testing.T) *http.Client {
+	return &http.Client{Transport: openapitest.Transport(t, nil)}
+}
+
 func send(t *testing.T, req *http.Request) response {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := validated(t).Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
@@ -145,7 +152,7 @@ func (d *daemon) metrics() string {
 	d.t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+d.APIAddr()+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := validated(d.t).Do(req)
 	if err != nil {
 		d.t.Fatal(err)
 	}
