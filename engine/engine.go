@@ -97,6 +97,14 @@ func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
 		}
 		return Result{Outcome: OutcomeDeadLetter, Duplicate: dup}, err
 	}
+	return e.ingestEvent(ctx, ev, d, nil)
+}
+
+// ingestEvent stores and folds a parsed delivery and then, in the same
+// unit, runs then when it is not nil (Replay marks its dead letter
+// there). An error of then's is returned as it is; any other failure
+// matches ErrUnavailable.
+func (e *Engine) ingestEvent(ctx context.Context, ev *Event, d Delivery, then func(Tx) error) (Result, error) {
 	// Hash outside the store's unit of work: a group-committing store runs
 	// units one after the other, so whatever they do is serial.
 	sum := sha256.Sum256(d.Body)
@@ -104,10 +112,18 @@ func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
 		res  Result
 		also []Change // of other inquiries, which a redaction re-folded
 	)
+	var thenErr error
 	if err := e.store.Update(ctx, func(tx Tx) error {
-		res, also = Result{}, also[:0]
-		return e.apply(tx, ev, d, sum, &res, &also)
+		res, also, thenErr = Result{}, also[:0], nil
+		if err := e.apply(tx, ev, d, sum, &res, &also); err != nil || then == nil {
+			return err
+		}
+		thenErr = then(tx)
+		return thenErr
 	}); err != nil {
+		if thenErr != nil && !errors.Is(thenErr, ErrUnavailable) {
+			return Result{}, thenErr
+		}
 		return Result{}, unavailable(err)
 	}
 	if res.Change != nil {
