@@ -112,17 +112,22 @@ func (e *Engine) ingestEvent(ctx context.Context, ev *Event, d Delivery, then fu
 		res  Result
 		also []Change // of other inquiries, which a redaction re-folded
 	)
-	var thenErr error
 	if err := e.store.Update(ctx, func(tx Tx) error {
-		res, also, thenErr = Result{}, also[:0], nil
+		res, also = Result{}, also[:0]
 		if err := e.apply(tx, ev, d, sum, &res, &also); err != nil || then == nil {
 			return err
 		}
-		thenErr = then(tx)
-		return thenErr
+		if err := then(tx); err != nil {
+			return thenError{err}
+		}
+		return nil
 	}); err != nil {
-		if thenErr != nil && !errors.Is(thenErr, ErrUnavailable) {
-			return Result{}, thenErr
+		// Marked by type, not noted in a variable: a store may return
+		// before its writer is done with fn (ctx ended), so nothing fn
+		// sets may be read after an error.
+		var te thenError
+		if errors.As(err, &te) && !errors.Is(te.err, ErrUnavailable) {
+			return Result{}, te.err
 		}
 		return Result{}, unavailable(err)
 	}
@@ -134,6 +139,12 @@ func (e *Engine) ingestEvent(ctx context.Context, ev *Event, d Delivery, then fu
 	}
 	return res, nil
 }
+
+// thenError is an error of ingestEvent's then.
+type thenError struct{ err error }
+
+func (e thenError) Error() string { return e.err.Error() }
+func (e thenError) Unwrap() error { return e.err }
 
 func unavailable(err error) error {
 	if errors.Is(err, ErrUnavailable) {

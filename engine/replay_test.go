@@ -1,8 +1,10 @@
 package engine_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -117,4 +119,36 @@ func TestReplay(t *testing.T) {
 			t.Errorf("limit too large: %v, want ErrInvalid", err)
 		}
 	})
+}
+
+// markFails is a store whose replay mark fails as a concurrent replay's
+// would: the event stored with it must not stay.
+type markFails struct {
+	*engine.MemoryStore
+}
+
+func (m markFails) Update(ctx context.Context, fn func(engine.Tx) error) error {
+	return m.MemoryStore.Update(ctx, func(tx engine.Tx) error { return fn(markFailsTx{tx}) })
+}
+
+type markFailsTx struct{ engine.Tx }
+
+func (markFailsTx) MarkDeadLetterReplayed(seq int64, _ time.Time, _ string) error {
+	return fmt.Errorf("dead letter %d: %w", seq, engine.ErrAlreadyReplayed)
+}
+
+// TestReplayMarkedConcurrently: when the mark finds the dead letter
+// replayed meanwhile, the replay reports ErrAlreadyReplayed, not a store
+// failure, and its event is not kept.
+func TestReplayMarkedConcurrently(t *testing.T) {
+	st := markFails{engine.NewMemoryStore()}
+	eng := engine.New(st, engine.Policy{})
+	seq := keepDeadLetter(t, st, eventSpec{ID: "evt_c1", Name: engine.EventApproved, Status: "approved", Inquiry: "inq_c", At: time.Now()}.body(), false)
+	_, err := eng.Replay(ctx, seq, time.Now())
+	if !errors.Is(err, engine.ErrAlreadyReplayed) || errors.Is(err, engine.ErrUnavailable) {
+		t.Fatalf("replay: %v, want ErrAlreadyReplayed only", err)
+	}
+	if recs := st.AllEvents(); len(recs) != 0 {
+		t.Errorf("events kept: %d, want none", len(recs))
+	}
 }
