@@ -97,6 +97,14 @@ func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
 		}
 		return Result{Outcome: OutcomeDeadLetter, Duplicate: dup}, err
 	}
+	return e.ingestEvent(ctx, ev, d, nil)
+}
+
+// ingestEvent stores and folds a parsed delivery and then, in the same
+// unit, runs then when it is not nil (Replay marks its dead letter
+// there). An error of then's is returned as it is; any other failure
+// matches ErrUnavailable.
+func (e *Engine) ingestEvent(ctx context.Context, ev *Event, d Delivery, then func(Tx) error) (Result, error) {
 	// Hash outside the store's unit of work: a group-committing store runs
 	// units one after the other, so whatever they do is serial.
 	sum := sha256.Sum256(d.Body)
@@ -106,8 +114,21 @@ func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
 	)
 	if err := e.store.Update(ctx, func(tx Tx) error {
 		res, also = Result{}, also[:0]
-		return e.apply(tx, ev, d, sum, &res, &also)
+		if err := e.apply(tx, ev, d, sum, &res, &also); err != nil || then == nil {
+			return err
+		}
+		if err := then(tx); err != nil {
+			return thenError{err}
+		}
+		return nil
 	}); err != nil {
+		// Marked by type, not noted in a variable: a store may return
+		// before its writer is done with fn (ctx ended), so nothing fn
+		// sets may be read after an error.
+		var te thenError
+		if errors.As(err, &te) && !errors.Is(te.err, ErrUnavailable) {
+			return Result{}, te.err
+		}
 		return Result{}, unavailable(err)
 	}
 	if res.Change != nil {
@@ -118,6 +139,12 @@ func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
 	}
 	return res, nil
 }
+
+// thenError is an error of ingestEvent's then.
+type thenError struct{ err error }
+
+func (e thenError) Error() string { return e.err.Error() }
+func (e thenError) Unwrap() error { return e.err }
 
 func unavailable(err error) error {
 	if errors.Is(err, ErrUnavailable) {

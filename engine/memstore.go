@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // MemoryStore is a Store that keeps everything in memory: for tests, and for
@@ -399,4 +400,43 @@ func (m *MemoryStore) Changes(_ context.Context, after int64, limit int) ([]Chan
 	start := min(max(after, 0), int64(len(m.changes)))
 	end := min(start+int64(max(limit, 0)), int64(len(m.changes)))
 	return slices.Clone(m.changes[start:end]), nil
+}
+
+func (t memTx) MarkDeadLetterReplayed(seq int64, at time.Time, eventID string) error {
+	m := t.m
+	i := int(seq) - 1
+	if seq < 1 || i >= len(m.dead) {
+		return fmt.Errorf("dead letter %d: %w", seq, ErrNotFound)
+	}
+	d := &m.dead[i]
+	if d.Replayed() {
+		return fmt.Errorf("dead letter %d: %w", seq, ErrAlreadyReplayed)
+	}
+	d.ReplayedAt, d.ReplayedEventID = at, eventID
+	m.undo = append(m.undo, func() { m.dead[i].ReplayedAt, m.dead[i].ReplayedEventID = time.Time{}, "" })
+	return nil
+}
+
+// DeadLetterPage implements Reader.
+func (m *MemoryStore) DeadLetterPage(_ context.Context, before int64, limit int) ([]DeadLetter, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var page []DeadLetter
+	for i := len(m.dead) - 1; i >= 0 && len(page) < limit; i-- {
+		if before == 0 || m.dead[i].Seq < before {
+			page = append(page, m.dead[i])
+		}
+	}
+	return page, nil
+}
+
+// GetDeadLetter implements Reader.
+func (m *MemoryStore) GetDeadLetter(_ context.Context, seq int64) (*DeadLetter, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if seq < 1 || seq > int64(len(m.dead)) {
+		return nil, fmt.Errorf("dead letter %d: %w", seq, ErrNotFound)
+	}
+	d := m.dead[seq-1]
+	return &d, nil
 }

@@ -79,6 +79,11 @@ type Tx interface {
 	// once per SHA-256: the same body again counts another delivery of
 	// the dead letter kept, and reports duplicate.
 	AppendDeadLetter(d *DeadLetter) (duplicate bool, err error)
+	// MarkDeadLetterReplayed records that the dead letter seq was
+	// ingested again, at at, as the event eventID. Errors: one matching
+	// ErrNotFound when there is no such dead letter, ErrAlreadyReplayed
+	// when it was marked before (a dead letter is replayed once).
+	MarkDeadLetterReplayed(seq int64, at time.Time, eventID string) error
 }
 
 // Reader answers the queries an application asks. Reads never wait for
@@ -98,6 +103,12 @@ type Reader interface {
 	Inquiries(ctx context.Context, q Query) (page []*Inquiry, next string, err error)
 	// Changes returns at most limit changes with Seq > after, in Seq order.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
+	// DeadLetterPage returns at most limit dead letters with Seq < before
+	// (any Seq when before is 0), newest first.
+	DeadLetterPage(ctx context.Context, before int64, limit int) ([]DeadLetter, error)
+	// GetDeadLetter returns one dead letter, or an error matching
+	// ErrNotFound.
+	GetDeadLetter(ctx context.Context, seq int64) (*DeadLetter, error)
 }
 
 // Errors the engine and stores return; servers map them to status codes.
@@ -109,6 +120,11 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 	// ErrInvalid: a query argument is out of range or malformed.
 	ErrInvalid = errors.New("invalid argument")
+	// ErrAlreadyReplayed: the dead letter was replayed before.
+	ErrAlreadyReplayed = errors.New("dead letter already replayed")
+	// ErrScrubbed: the dead letter's body is no longer the body received
+	// (a redaction or retention scrubbed it), so it cannot be replayed.
+	ErrScrubbed = errors.New("dead letter body scrubbed")
 )
 
 // Record is one event as the log keeps it.
@@ -192,7 +208,14 @@ type DeadLetter struct {
 	SHA256     [32]byte
 	Reason     string
 	Deliveries int // how many times it was delivered
+	// ReplayedAt and ReplayedEventID say when Engine.Replay ingested it
+	// again, and as which event; zero until then.
+	ReplayedAt      time.Time
+	ReplayedEventID string
 }
+
+// Replayed reports whether the dead letter was ingested again.
+func (d *DeadLetter) Replayed() bool { return d.ReplayedEventID != "" }
 
 // Query selects inquiries for a listing. Zero values select everything.
 type Query struct {

@@ -45,6 +45,9 @@ type APIConfig struct {
 	// the reason in the 503's error body; its full text goes to the log
 	// only.
 	Health func(ctx context.Context) error
+	// StreamHeartbeat is how often an idle GET /v1/changes/stream sends a
+	// comment; 0 means DefaultStreamHeartbeat.
+	StreamHeartbeat time.Duration
 }
 
 // Long-poll limits.
@@ -88,6 +91,8 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 	get("/v1/inquiries/:id/events", a.auth(only(a.getEvents)))
 	get("/v1/inquiries/:id/decision", a.auth(only(a.waitDecision, "wait")))
 	get("/v1/changes", a.auth(only(a.changes, "after", "limit", "wait")))
+	get("/v1/changes/stream", a.auth(only(a.streamChanges, "after")))
+	get("/v1/dead-letters", a.auth(only(a.listDeadLetters, "limit", "cursor", "include")))
 	get("/v1/audit/head", a.auth(only(a.auditHead)))
 	// Behind the token like every route but /healthz: one rule is simpler
 	// to state and to check than a list of exceptions.
@@ -455,20 +460,8 @@ func (a *api) changes(w http.ResponseWriter, r *http.Request, _ httprouter.Param
 		badRequest(w, err.Error())
 		return
 	}
-	if after > 0 {
-		// A cursor beyond the feed's head (one kept by a consumer while
-		// the database was restored from an older backup) would wait
-		// for ever, or read changes it never saw as already seen.
-		at, err := a.eng.Changes(context.WithoutCancel(r.Context()), after-1, 1)
-		if err != nil {
-			a.fail(w, err)
-			return
-		}
-		if len(at) == 0 || at[0].Seq != after {
-			writeError(w, http.StatusConflict, CodeCursorAhead,
-				"after="+strconv.FormatInt(after, 10)+" is beyond the change feed's head: the database is older than the cursor (restored from a backup?); start again from after=0")
-			return
-		}
+	if a.feedCursorAhead(w, r, after, "after") {
+		return
 	}
 	page, err := a.pollFeed(r.Context(), wait, after, limit)
 	if err != nil {

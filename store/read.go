@@ -177,30 +177,7 @@ func (db *DB) DeadLetters(ctx context.Context, limit int) ([]engine.DeadLetter, 
 	if limit < 1 || limit > engine.MaxLimit {
 		return nil, fmt.Errorf("%w: limit must be between 1 and %d", engine.ErrInvalid, engine.MaxLimit)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT seq, received_at, reason, sha256, body, deliveries
-		FROM dead_letters ORDER BY seq DESC LIMIT ?`, limit)
-	if err != nil {
-		return nil, unavailable("read dead letters", err)
-	}
-	defer rows.Close()
-	var dead []engine.DeadLetter
-	for rows.Next() {
-		var (
-			d   engine.DeadLetter
-			at  int64
-			sum []byte
-		)
-		if err := rows.Scan(&d.Seq, &at, &d.Reason, &sum, &d.Body, &d.Deliveries); err != nil {
-			return nil, unavailable("read dead letters", err)
-		}
-		d.ReceivedAt = fromMillis(at)
-		copy(d.SHA256[:], sum)
-		dead = append(dead, d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, unavailable("read dead letters", err)
-	}
-	return dead, nil
+	return db.DeadLetterPage(ctx, 0, limit)
 }
 
 // query runs a read statement prepared once per query text on the read

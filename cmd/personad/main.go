@@ -44,6 +44,8 @@ var commands = []commandInfo{
 	{"events", "print an inquiry's event history from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o, events: true} }},
 	{"rebuild", "re-derive every projection from the event log", func(o, e io.Writer) command { return &rebuildCommand{stdout: o} }},
 	{"retain", "scrub personal data from old event bodies, keeping the log skeleton", func(o, e io.Writer) command { return &retainCommand{stdout: o, stderr: e} }},
+	{"dead-letters", "list the authentic bodies personad could not read", func(o, e io.Writer) command { return &deadLettersCommand{stdout: o} }},
+	{"replay", "ingest dead letters again, after an upgrade taught personad to read them", func(o, e io.Writer) command { return &replayCommand{stdout: o} }},
 	{"verify", "check the event log's hash chain and every projection", func(o, e io.Writer) command { return &verifyCommand{stdout: o} }},
 	{"graph", "print the inquiry lifecycle graph", func(o, e io.Writer) command { return &graphCommand{stdout: o} }},
 	{"version", "print the version", func(o, e io.Writer) command { return &versionCommand{stdout: o} }},
@@ -98,7 +100,7 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "personad receives Persona inquiry webhooks and answers what each inquiry's state is.")
 	fmt.Fprintln(w, "\nUsage:\n  personad <command> [flags]\n\nCommands:")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'personad <command> -h' for a command's flags.")
 }

@@ -55,6 +55,10 @@ type Serve struct {
 	keys           *server.Keys // what requests are checked against; Reload swaps it
 	inflight       atomic.Int64 // requests being handled, for a bounded shutdown
 
+	// StreamHeartbeat is how often an idle change stream sends a comment
+	// (0: server.DefaultStreamHeartbeat); no flag sets it, tests do.
+	StreamHeartbeat time.Duration
+
 	db       *store.DB
 	logger   *slog.Logger
 	webhook  *http.Server
@@ -308,7 +312,7 @@ func (s *Serve) Start() error {
 		AuditHead: func(ctx context.Context) (int64, [32]byte, error) {
 			h, err := db.Head(ctx)
 			return h.Seq, h.Chain, err
-		}, Health: db.Health})
+		}, Health: db.Health, StreamHeartbeat: s.StreamHeartbeat})
 
 	if s.webLn, err = net.Listen("tcp", s.Listen); err != nil {
 		db.Close()

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"Forget", testForget},
 		{"ReplaceDeadLetters", testReplaceDeadLetters},
 		{"DeadLettersOncePerBody", testDeadLettersOncePerBody},
+		{"DeadLetterPagesAndReplayMark", testDeadLetterPagesAndReplayMark},
 		{"Listing", testListing},
 		{"ListingByUser", testListingByUser},
 		{"LookupForgetsReference", testLookupForgetsReference},
