@@ -43,6 +43,10 @@ const (
 // batch is how many changes a pusher reads from the feed at a time.
 const batch = 256
 
+// saveEvery is how often, at most, a pusher writes its cursor while it
+// sends: a crash sends again what was acknowledged since the last write.
+const saveEvery = 200 * time.Millisecond
+
 // Config configures a Notifier.
 type Config struct {
 	Engine *engine.Engine // the feed and the projections
@@ -439,14 +443,22 @@ func (p *pusher) park(c engine.Change, now time.Time, reason string, since time.
 		"hint", "fix the endpoint, then run: personad notify -db FILE -resume URL")
 }
 
-// saveLoop writes the acknowledged cursor to the database whenever it
-// moved, one write at a time, so that a fast endpoint costs one small
-// group-committed write per commit rather than per change; the last
-// cursor is written when run ends. A crash between an acknowledgement and
+// saveLoop writes the acknowledged cursor to the database when it moved,
+// one write at a time and at most one per saveEvery, so that a fast
+// endpoint costs a few small group-committed writes a second rather than
+// one per change; the last cursor is written when run ends. A crash between an acknowledgement and
 // its write sends that change again.
 func (p *pusher) saveLoop() {
 	for range p.save {
 		p.flush(p.abort)
+		// At most one write per saveEvery: an idle writer would commit
+		// (and fsync) each one on its own, which ingest pays for.
+		t := time.NewTimer(saveEvery)
+		select {
+		case <-t.C:
+		case <-p.n.stop:
+		}
+		t.Stop()
 	}
 	// Close: write what was acknowledged, even after the grace was cut.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
