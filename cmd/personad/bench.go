@@ -45,6 +45,7 @@ type benchCommand struct {
 
 	secret, oldSecret []byte
 	token             string
+	notify            benchNotify
 }
 
 func newBench(stdout, stderr io.Writer) *benchCommand {
@@ -81,6 +82,7 @@ func (b *benchCommand) ParseFlags(args []string) error {
 	fs.BoolVar(&b.verify, "verify", true, "after the load, check every inquiry and the change feed against ground truth")
 	fs.BoolVar(&b.ceiling, "ceiling", false, "then replay the same deliveries to a bare net/http server on 127.0.0.1 (default true with -serve)")
 	fs.DurationVar(&b.getDuration, "get-duration", 0, "after verification, GET /v1/inquiries/:id over the generated ids with -c workers for this long (0: off)")
+	b.notify.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -96,6 +98,8 @@ func (b *benchCommand) ParseFlags(args []string) error {
 	case b.serve && (set["url"] || set["api"] || set["webhook-secrets-file"] || set["api-token-file"]):
 		return withHint(errors.New("-serve starts its own daemon with its own secret and token; -url, -api and the secret files are for a running one"),
 			"drop -url, -api and the secret files, or drop -serve")
+	case !b.serve && b.notify.given():
+		return withHint(errors.New("-notify-url and -notify apply to the daemon -serve starts"), "add -serve, or drop them")
 	case !b.serve && (set["keep"] || set["synchronous"]):
 		return withHint(errors.New("-keep and -synchronous apply to the daemon -serve starts"), "add -serve, or drop them")
 	case set["duration"] && b.duration <= 0:
@@ -197,6 +201,8 @@ func (b *benchCommand) Run(ctx context.Context) error {
 	fmt.Fprintf(report, "rss at start: %s\n", formatRSS(rss, rssSource))
 
 	res := runLoad(ctx, client, b.loadConfig(b.url, "personad", progress, api))
+	loadEnd := time.Now()
+	defer b.notify.close()
 	out.RSSEnd, _ = b.readRSS(context.WithoutCancel(ctx), api)
 	out.Personad = summarizeRun(res)
 	printRun(report, "personad", out.Personad)
@@ -251,6 +257,7 @@ func (b *benchCommand) Run(ctx context.Context) error {
 		printGets(report, out.Get)
 	}
 	if daemon != nil {
+		b.notify.report(ctx, report, daemon, loadEnd)
 		daemon.stop() // the ceiling runs on an idle machine
 	}
 	if b.ceiling && ctx.Err() == nil {
@@ -467,10 +474,15 @@ func (b *benchCommand) startDaemon() (*benchDaemon, error) {
 	b.secret = []byte("wbhsec_bench_" + randomHex(16))
 	b.token = randomHex(16)
 	d := &benchDaemon{serve: NewServe(io.Discard, log), dir: dir, log: log, keep: b.keep}
-	env := map[string]string{envSecrets: string(b.secret), envAPIToken: b.token}
+	notifyArgs, notifySecret, err := b.notify.daemonArgs()
+	if err != nil {
+		d.close()
+		return nil, err
+	}
+	env := map[string]string{envSecrets: string(b.secret), envAPIToken: b.token, envNotifySecret: notifySecret}
 	d.serve.Getenv = func(k string) string { return env[k] }
-	args := []string{"-db", filepath.Join(dir, "personad.db"), "-listen", "127.0.0.1:0", "-api-listen", "127.0.0.1:0",
-		"-synchronous", b.synchronous}
+	args := append([]string{"-db", filepath.Join(dir, "personad.db"), "-listen", "127.0.0.1:0", "-api-listen", "127.0.0.1:0",
+		"-synchronous", b.synchronous}, notifyArgs...)
 	if b.autoDecide {
 		args = append(args, "-auto-decide")
 	}

@@ -42,6 +42,7 @@ var commands = []commandInfo{
 	{"bench", "load-test a daemon with Persona-like webhooks and verify the result", func(o, e io.Writer) command { return newBench(o, e) }},
 	{"inquiry", "print an inquiry's projection from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o} }},
 	{"events", "print an inquiry's event history from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o, events: true} }},
+	{"notify", "list the notify endpoints' cursors and state, or resume a parked one", func(o, e io.Writer) command { return &notifyCommand{stdout: o} }},
 	{"rebuild", "re-derive every projection from the event log", func(o, e io.Writer) command { return &rebuildCommand{stdout: o} }},
 	{"retain", "scrub personal data from old event bodies, keeping the log skeleton", func(o, e io.Writer) command { return &retainCommand{stdout: o, stderr: e} }},
 	{"dead-letters", "list the authentic bodies personad could not read", func(o, e io.Writer) command { return &deadLettersCommand{stdout: o} }},

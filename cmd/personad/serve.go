@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/notify"
 	"github.com/personad/personad/server"
 	"github.com/personad/personad/store"
 )
@@ -69,6 +70,8 @@ type Serve struct {
 	wg       sync.WaitGroup
 	stopping context.CancelFunc
 	retainer *background // the retention loop; nil without -retain-bodies
+	notify   notifyFlags
+	notifier *notify.Notifier // nil without -notify-url
 }
 
 // NewServe returns a Serve that writes logs to stderr.
@@ -103,6 +106,7 @@ func (s *Serve) ParseFlags(args []string) error {
 	fs.IntVar(&s.MaxConns, "max-conns", 1024, "most connections the webhook listener holds at once; more wait to be accepted")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "least severe log lines written: debug, info (one line per stored delivery), warn or error")
+	s.notify.register(fs)
 	minFree := fs.String("min-free", "64MiB", "/healthz answers 503 when the database's file system has less free space than this (B, KiB, MiB, GiB; 0: no check)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -147,6 +151,9 @@ func (s *Serve) ParseFlags(args []string) error {
 		return err
 	}
 	if s.apiToken, err = readToken(s.Getenv, s.tokenFile); err != nil {
+		return err
+	}
+	if err := s.notify.check(s.Getenv); err != nil {
 		return err
 	}
 	if s.Pprof && s.apiToken == "" {
@@ -326,6 +333,12 @@ func (s *Serve) Start() error {
 		db.Close()
 		return fmt.Errorf("-api-listen: %w", err)
 	}
+	if s.notifier, err = s.notify.start(s, eng, metrics); err != nil {
+		s.webLn.Close()
+		s.apiLn.Close()
+		db.Close()
+		return err
+	}
 	errLog := slog.NewLogLogger(h, slog.LevelWarn)
 	s.webhook = &http.Server{Handler: s.track(mux), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
 		WriteTimeout: 15 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
@@ -399,6 +412,9 @@ func (s *Serve) Close(ctx context.Context) error {
 			mu.Unlock()
 		})
 	}
+	// The pusher stops with the listeners: an attempt under way may
+	// finish within the same grace, and its cursor is saved.
+	both.Go(func() { s.notifier.Close(ctx) })
 	both.Wait()
 	s.wg.Wait()
 	if len(cut) > 0 {

@@ -1,0 +1,4 @@
+package store
+
+// SchemaNotify is the schema version that adds notify_endpoints.
+const SchemaNotify = schemaNotify
