@@ -371,11 +371,20 @@ func TestParksAndResumes(t *testing.T) {
 			if ep.Cursor != 2 || !strings.Contains(ep.ParkedReason, tc.reason) || ep.FailingSince.IsZero() {
 				t.Errorf("parked endpoint %+v, want cursor 2 and a reason with %q", ep, tc.reason)
 			}
-			logMu.Lock()
-			if !strings.Contains(logs.String(), "NOTIFY ENDPOINT PARKED") || !strings.Contains(logs.String(), `"level":"ERROR"`) {
-				t.Errorf("no loud error logged:\n%s", logs.String())
+			// The park is stored, then logged: wait for the line.
+			loud := func() (bool, string) {
+				logMu.Lock()
+				defer logMu.Unlock()
+				return strings.Contains(logs.String(), "NOTIFY ENDPOINT PARKED") && strings.Contains(logs.String(), `"level":"ERROR"`), logs.String()
 			}
-			logMu.Unlock()
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				if ok, text := loud(); ok {
+					break
+				} else if time.Now().After(deadline) {
+					t.Errorf("no loud error logged:\n%s", text)
+					break
+				}
+			}
 			before := len(r.attempts())
 			time.Sleep(100 * time.Millisecond)
 			if after := len(r.attempts()); after != before {

@@ -270,6 +270,10 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		{name: "anchor past the end", anchor: at(13), brokenSeq: 13, words: []string{"ends at #12"}},
 		{name: "edited projection", tamper: execSQL(fmt.Sprintf(`UPDATE inquiries SET doc = json_set(doc, '$.status', 'declined') WHERE id = '%s'`, g.inquiryID(1))),
 			mismatched: g.inquiryID(1), words: []string{g.inquiryID(1), "differs"}},
+		{name: "edited lookup column", tamper: execSQL(fmt.Sprintf(`UPDATE inquiries SET reference_id = 'someone-else' WHERE id = '%s'`, g.inquiryID(1))),
+			mismatched: g.inquiryID(1), words: []string{g.inquiryID(1), "lookup columns"}},
+		{name: "moved created_at column", tamper: execSQL(fmt.Sprintf(`UPDATE inquiries SET created_at = created_at + 1 WHERE id = '%s'`, g.inquiryID(0))),
+			mismatched: g.inquiryID(0), words: []string{g.inquiryID(0), "lookup columns"}},
 		{name: "deleted projection", tamper: execSQL(fmt.Sprintf(`DELETE FROM inquiries WHERE id = '%s'`, g.inquiryID(2))),
 			mismatched: g.inquiryID(2), words: []string{"no stored projection"}},
 		{name: "projection without events", tamper: execSQL(fmt.Sprintf(`INSERT INTO inquiries (id, status, redacted, updated_at, anomalies, doc)

@@ -91,3 +91,43 @@ func TestForgottenReferenceLeavesNoColumn(t *testing.T) {
 		}
 	}
 }
+
+// TestRebuildRelistsLookupColumns: the lookup columns are copies of the
+// projection, so a column edited behind personad's back (a forgotten
+// reference id put back, say) is what verify reports and rebuild writes
+// again from the projection, and a lookup then finds what the projection
+// says.
+func TestRebuildRelistsLookupColumns(t *testing.T) {
+	path := t.TempDir() + "/personad.db"
+	db := openPath(t, path, store.Options{})
+	eng := engine.New(db, engine.Policy{})
+	t0 := time.Date(2024, 3, 15, 18, 30, 0, 0, time.UTC)
+	ingest(t, eng, storetest.UserBody("evt_1", engine.EventApproved, "inq_1", "user-1", "act_1", engine.StatusApproved, t0, t0))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", store.WriterDSN(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, raw, `UPDATE inquiries SET reference_id = 'user-2' WHERE id = 'inq_1'`)
+	raw.Close()
+
+	db = openPath(t, path, store.Options{})
+	if _, err := db.Verify(t.Context(), engine.Policy{}, nil); err == nil || !strings.Contains(err.Error(), "lookup columns") {
+		t.Errorf("verify of an edited lookup column: %v, want it named", err)
+	}
+	rep, err := db.Rebuild(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Changed) != 1 || rep.Changed[0] != "inq_1" {
+		t.Errorf("rebuild changed %v, want [inq_1]", rep.Changed)
+	}
+	for ref, want := range map[string]int{"user-1": 1, "user-2": 0} {
+		if page, _, err := db.Inquiries(t.Context(), engine.Query{ReferenceID: ref}); err != nil || len(page) != want {
+			t.Errorf("by %s after rebuild: %d inquiries, %v; want %d", ref, len(page), err, want)
+		}
+	}
+	mustVerify(t, db, engine.Policy{})
+}

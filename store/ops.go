@@ -78,6 +78,19 @@ func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
 			return err
 		}
 	}
+	if t.noLookupColumns {
+		return nil // a migration step before the columns existed
+	}
+	want, drifted, err := lookupDrift(t.sql)
+	if err != nil || len(drifted) == 0 {
+		return err
+	}
+	if err := relist(t.sql, want); err != nil {
+		return err
+	}
+	rep.Changed = append(rep.Changed, drifted...)
+	slices.Sort(rep.Changed)
+	rep.Changed = slices.Compact(rep.Changed)
 	return nil
 }
 

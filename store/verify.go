@@ -211,6 +211,19 @@ func verifyProjections(q *sql.Tx, p engine.Policy, rep *VerifyReport) error {
 			bad = append(bad, mismatch{id, "it has a stored projection but no events"})
 		}
 	}
+	_, drifted, err := lookupDrift(q)
+	if err != nil {
+		return err
+	}
+	named := make(map[string]bool, len(bad))
+	for _, m := range bad {
+		named[m.id] = true
+	}
+	for _, id := range drifted {
+		if !named[id] {
+			bad = append(bad, mismatch{id, "its lookup columns (reference_id, account_id, template_id, created_at) differ from its projection"})
+		}
+	}
 	if len(bad) == 0 {
 		return nil
 	}
