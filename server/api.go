@@ -198,16 +198,26 @@ func (a *api) auth(h httprouter.Handle) httprouter.Handle {
 		return h
 	}
 	return func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-		want := []byte(a.token())
-		// The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || len(want) == 0 || subtle.ConstantTimeCompare([]byte(token), want) != 1 {
+		if !a.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="personad"`)
 			writeError(w, http.StatusUnauthorized, CodeUnauthorized, "a valid bearer token is required")
 			return
 		}
 		h(w, r, p)
 	}
+}
+
+// authorized reports whether r carries the API token of the moment (true
+// when the API has none). A stream asks again as it goes, so that a
+// token rotated away by a reload stops being served.
+func (a *api) authorized(r *http.Request) bool {
+	want := []byte(a.token())
+	if len(want) == 0 {
+		return true // an API without a token (Keys.Set never takes one away)
+	}
+	// The scheme is case-insensitive (RFC 9110 §11.1); the token is not.
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare([]byte(token), want) == 1
 }
 
 // fail maps an engine error to a response; only unexpected errors are

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -75,4 +76,46 @@ func TestKeysSwap(t *testing.T) {
 		}
 	}
 	check("after refused swaps", map[string]int{"x": 401, "new": 200}, map[string]int{"tok_x": 401, "tok_new": 200})
+}
+
+// TestStreamEndsWhenItsTokenIsRotatedAway: a stream outlives any long
+// poll, so it asks for the token again as it goes: once a reload swapped
+// its token out, it gets no further change and ends.
+func TestStreamEndsWhenItsTokenIsRotatedAway(t *testing.T) {
+	eng := engine.New(engine.NewMemoryStore(), engine.Policy{})
+	keys, err := server.NewKeys([][]byte{[]byte("secret")}, "tok_old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(server.NewAPIHandler(server.APIConfig{Engine: eng, Keys: keys, StreamHeartbeat: 20 * time.Millisecond}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/changes/stream", nil)
+	req.Header.Set("Authorization", "Bearer tok_old")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stream: %d", resp.StatusCode)
+	}
+	if err := keys.Set([][]byte{[]byte("secret")}, "tok_new"); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 3, 15, 18, 30, 0, 0, time.UTC)
+	body := []byte(`{"data":{"type":"event","id":"evt_rot","attributes":{"name":"inquiry.approved","created-at":"` + at.Format(engine.TimeFormat) +
+		`","payload":{"data":{"type":"inquiry","id":"inq_rot","attributes":{"status":"approved"}}}}}}`)
+	if _, err := eng.Ingest(t.Context(), engine.Delivery{Body: body, ReceivedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []byte, 1)
+	go func() { b, _ := io.ReadAll(resp.Body); done <- b }()
+	select {
+	case b := <-done:
+		if bytes.Contains(b, []byte("inq_rot")) {
+			t.Errorf("a stream whose token was rotated away got a change:\n%s", b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end after its token was rotated away")
+	}
 }

@@ -113,6 +113,9 @@ func (a *api) streamChanges(w http.ResponseWriter, r *http.Request, _ httprouter
 					}
 					return // the client reconnects with Last-Event-ID
 				}
+				if len(page) > 0 && !a.authorized(r) {
+					return // the token was rotated away: reconnect with the new one
+				}
 				for _, c := range page {
 					if s.change(c) != nil {
 						return
@@ -134,7 +137,7 @@ func (a *api) streamChanges(w http.ResponseWriter, r *http.Request, _ httprouter
 			// Read once more on each beat: a commit the engine could not
 			// report (its caller's deadline passed first) moves no head.
 			read = true
-			if s.comment("heartbeat") != nil {
+			if !a.authorized(r) || s.comment("heartbeat") != nil {
 				return
 			}
 		case <-ctx.Done():
