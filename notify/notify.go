@@ -247,8 +247,12 @@ type pusher struct {
 	stored       int64 // the cursor the database holds
 	parked       bool
 	failingSince time.Time
-	delivered    uint64 // attempts answered 2xx
-	failed       uint64 // attempts that were not
+	// unrecorded is the park the database has not taken yet (its write
+	// failed): waitResumed writes it again rather than read the endpoint's
+	// row, still unparked, as a resume.
+	unrecorded func() error
+	delivered  uint64 // attempts answered 2xx
+	failed     uint64 // attempts that were not
 }
 
 func newPusher(n *Notifier, ep store.NotifyEndpoint, abort context.Context) *pusher {
@@ -262,7 +266,12 @@ func newPusher(n *Notifier, ep store.NotifyEndpoint, abort context.Context) *pus
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		save:  make(chan struct{}, 1),
 		rng:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		acked: ep.Cursor, stored: ep.Cursor, parked: ep.Parked(), failingSince: ep.FailingSince,
+		acked: ep.Cursor, stored: ep.Cursor, parked: ep.Parked(),
+		// The give-up clock counts time spent retrying: it starts again at
+		// each start, so that a daemon that was down longer than
+		// -notify-give-up does not park a failing endpoint at its first
+		// attempt, without a single retry.
+		failingSince: time.Time{},
 	}
 }
 
@@ -338,6 +347,13 @@ func (p *pusher) isParked() bool {
 // resumed (personad notify -resume) or Close.
 func (p *pusher) waitResumed(log *slog.Logger) {
 	for !p.stopping() {
+		if p.unrecorded != nil {
+			if err := p.unrecorded(); err != nil {
+				p.sleep(p.cfg.ParkPoll)
+				continue
+			}
+			p.unrecorded = nil
+		}
 		ep, found, err := p.cfg.DB.NotifyEndpoint(p.abort, p.url)
 		if err == nil && found && !ep.Parked() {
 			p.mu.Lock()
@@ -431,8 +447,10 @@ func (p *pusher) park(c engine.Change, now time.Time, reason string, since time.
 	p.parked = true
 	cursor := p.acked
 	p.mu.Unlock()
-	if err := p.cfg.DB.ParkNotifyEndpoint(p.abort, p.url, cursor, now, reason); err != nil {
-		log.Error("notify: recording that the endpoint is parked failed; it is parked until restart", "err", err)
+	record := func() error { return p.cfg.DB.ParkNotifyEndpoint(p.abort, p.url, cursor, now, reason) }
+	if err := record(); err != nil {
+		log.Error("notify: recording that the endpoint is parked failed; it stays parked, and the record is retried", "err", err)
+		p.unrecorded = record
 	} else {
 		p.mu.Lock()
 		p.stored = max(p.stored, cursor)

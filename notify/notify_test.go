@@ -633,3 +633,36 @@ func TestCheckURL(t *testing.T) {
 		}
 	}
 }
+
+// TestDowntimeDoesNotCountTowardsGiveUp: an endpoint that was failing
+// when the daemon stopped, long before it started again, is retried with
+// backoff first: the give-up clock counts time spent retrying.
+func TestDowntimeDoesNotCountTowardsGiveUp(t *testing.T) {
+	f := newFeed(t)
+	f.lifecycles(t, "a", 1)
+	var mu sync.Mutex
+	failures := 0
+	r := newReceiver(t, func(n int, id string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if failures < 3 {
+			failures++
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	ctx := context.Background()
+	if _, err := f.db.RegisterNotifyEndpoint(ctx, r.srv.URL, true, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// Failing since four days ago, when the daemon went down.
+	if err := f.db.NotifyFailing(ctx, r.srv.URL, time.Now().Add(-96*time.Hour), "answered 503"); err != nil {
+		t.Fatal(err)
+	}
+	f.start(t, func(c *notify.Config) { c.GiveUp = 72 * time.Hour }, r.srv.URL)
+	want := f.changes(t)
+	r.waitAcked(len(want))
+	if ep, _, _ := f.db.NotifyEndpoint(ctx, r.srv.URL); ep.Parked() {
+		t.Errorf("parked at its first attempt after the restart: %+v", ep)
+	}
+}
