@@ -128,7 +128,7 @@ func (c *notifyCommand) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(c.stdout, "resumed %s from the change after %d\n", ep.URL, ep.Cursor)
+		_, err = fmt.Fprintf(c.stdout, "resumed %s from the change after %d\n", notify.Redact(ep.URL), ep.Cursor)
 		return err
 	}
 	db, err := openExistingReadOnly(c.db)
@@ -162,7 +162,9 @@ func (c *notifyCommand) Run(ctx context.Context) error {
 		if !e.DeliveredAt.IsZero() {
 			last = engine.FormatTime(e.DeliveredAt)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", e.URL, e.Cursor, max(head-e.Cursor, 0), state, last)
+		// Without its user info and query, as in the logs: this output is
+		// often kept, and the operator has the whole URL in serve's flags.
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", notify.Redact(e.URL), e.Cursor, max(head-e.Cursor, 0), state, last)
 	}
 	return tw.Flush()
 }

@@ -386,7 +386,7 @@ func TestNotifyCommand(t *testing.T) {
 	}
 	ctx := context.Background()
 	now := time.Now()
-	for _, u := range []string{"https://a.example/h", "https://b.example/h"} {
+	for _, u := range []string{"https://user:pw@a.example/h?tok=abc", "https://b.example/h"} {
 		if _, err := db.RegisterNotifyEndpoint(ctx, u, false, now); err != nil {
 			t.Fatal(err)
 		}
@@ -400,8 +400,11 @@ func TestNotifyCommand(t *testing.T) {
 	db.Close()
 
 	code, out, stderr := runCLI(t, "notify", "-db", path)
-	if code != 0 || !strings.Contains(out, "https://a.example/h") || !strings.Contains(out, "PARKED since") || !strings.Contains(out, "410 Gone") {
+	if code != 0 || !strings.Contains(out, "https://a.example/h?") || !strings.Contains(out, "PARKED since") || !strings.Contains(out, "410 Gone") {
 		t.Errorf("notify: exit %d\n%s%s", code, out, stderr)
+	}
+	if strings.Contains(out, "pw") || strings.Contains(out, "tok=abc") {
+		t.Errorf("notify lists an endpoint's credentials:\n%s", out)
 	}
 	code, out, stderr = runCLI(t, "notify", "-db", path, "-resume", "https://b.example/h")
 	if code != 0 || !strings.Contains(out, "resumed https://b.example/h") {
