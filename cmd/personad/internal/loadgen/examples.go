@@ -86,9 +86,9 @@ type ExampleConfig struct {
 	// when empty.
 	InquiryID, ReferenceID string
 	// End is the created-at of the last event; the others precede it
-	// with the gaps Persona shows between them.
+	// with fixed gaps, typical of those Persona shows between them.
 	End time.Time
-	// Seed selects the ids, person and gaps; the same ExampleConfig gives
+	// Seed selects the ids and person; the same ExampleConfig gives
 	// the same bodies.
 	Seed uint64
 	// AutoDecide is the daemon's -auto-decide, for the ground truth.
@@ -121,7 +121,11 @@ func Example(cfg ExampleConfig) ([]*Event, error) {
 	inq.ID = inq.ident.inquiryID
 	pl := &planner{r: r, at: cfg.End}
 	for _, s := range path {
-		pl.add(pl.between(s.lo, s.hi), s.name, s.object, s.status)
+		// Fixed gaps (the middle of Persona's), not random ones: two
+		// histories sent one after the other, ending now, must be created
+		// in the order they were sent, or "the newest inquiry of a user"
+		// would be the one sent first.
+		pl.add(((s.lo + s.hi) / 2).Truncate(time.Millisecond), s.name, s.object, s.status)
 	}
 	plan := pl.plan
 	shift := plan[len(plan)-1].at.Sub(cfg.End)

@@ -36,3 +36,24 @@ func TestExample(t *testing.T) {
 		t.Error("an unknown name: no error")
 	}
 }
+
+// TestExamplesSentLaterAreCreatedLater: a developer who sends two
+// histories of one example for one user, one after the other, must see
+// the second as the user's newest inquiry: whatever the seed, a later end
+// means a later start.
+func TestExamplesSentLaterAreCreatedLater(t *testing.T) {
+	end := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	for seed := range uint64(20) {
+		first, err := loadgen.Example(loadgen.ExampleConfig{Name: "inquiry.approved", End: end, Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		second, err := loadgen.Example(loadgen.ExampleConfig{Name: "inquiry.approved", End: end.Add(time.Second), Seed: seed + 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !second[0].CreatedAt.After(first[0].CreatedAt) {
+			t.Errorf("seeds %d, %d: the history sent a second later starts at %v, the first at %v", seed, seed+100, second[0].CreatedAt, first[0].CreatedAt)
+		}
+	}
+}
