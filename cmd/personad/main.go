@@ -38,9 +38,9 @@ type commandInfo struct {
 
 var commands = []commandInfo{
 	{"serve", "receive webhooks and serve the query API", func(o, e io.Writer) command { return NewServe(o, e) }},
-	{"send", "sign JSON files as Persona does and post them", func(o, e io.Writer) command { return &sendCommand{stdout: o, stderr: e} }},
+	{"send", "sign and post JSON files, or built-in example events, as Persona does", func(o, e io.Writer) command { return &sendCommand{stdout: o, stderr: e} }},
 	{"bench", "load-test a daemon with Persona-like webhooks and verify the result", func(o, e io.Writer) command { return newBench(o, e) }},
-	{"inquiry", "print an inquiry's projection from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o} }},
+	{"inquiry", "print an inquiry's projection, or a user's inquiries, from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o} }},
 	{"events", "print an inquiry's event history from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o, events: true} }},
 	{"notify", "list the notify endpoints' cursors and state, or resume a parked one", func(o, e io.Writer) command { return &notifyCommand{stdout: o} }},
 	{"rebuild", "re-derive every projection from the event log", func(o, e io.Writer) command { return &rebuildCommand{stdout: o} }},
