@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/engine/storetest"
 )
 
 const (
@@ -29,22 +30,6 @@ func objectEvent(eventID, name, typ, id, relationships string, redacted bool, at
 		`"fields":{"name-first":{"type":"string","value":"Jane"}},"email-address":"jane@example.com"},`+
 		`"relationships":%s}}}}}`,
 		eventID, name, at.Format(time.RFC3339Nano), typ, id, fixtureReference, redactedAt, relationships)
-}
-
-// withoutRelationships drops payload.data.relationships from a body, as
-// Persona's attribute allowlist can.
-func withoutRelationships(tb testing.TB, body []byte) []byte {
-	tb.Helper()
-	var doc map[string]any
-	if err := json.Unmarshal(body, &doc); err != nil {
-		tb.Fatal(err)
-	}
-	delete(doc["data"].(map[string]any)["attributes"].(map[string]any)["payload"].(map[string]any)["data"].(map[string]any), "relationships")
-	out, err := json.Marshal(doc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
 }
 
 // checkForgotten fails when any stored body of the objects named still
@@ -157,7 +142,7 @@ func TestAccountRedactionCascades(t *testing.T) {
 // the order: stored before the redaction, or before the inquiry body that
 // lists it.
 func TestLinkLearnedLater(t *testing.T) {
-	bare := withoutRelationships(t, fixture(t, "verification.passed.json"))
+	bare := storetest.WithoutRelationships(t, fixture(t, "verification.passed.json"))
 	for _, tt := range []struct {
 		name  string
 		order []string // "ver" is the bare verification

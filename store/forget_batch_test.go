@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/engine/storetest"
 	"github.com/personad/personad/store"
 )
 
@@ -269,23 +269,6 @@ func TestForgottenFilterSeesOtherWriters(t *testing.T) {
 	}
 }
 
-// withoutRelationships drops payload.data.relationships from a body, as
-// Persona's attribute allowlist can: the object then names no owner, and
-// only the inquiry that lists it says whose it is.
-func withoutRelationships(tb testing.TB, body []byte) []byte {
-	tb.Helper()
-	var doc map[string]any
-	if err := json.Unmarshal(body, &doc); err != nil {
-		tb.Fatal(err)
-	}
-	delete(doc["data"].(map[string]any)["attributes"].(map[string]any)["payload"].(map[string]any)["data"].(map[string]any), "relationships")
-	out, err := json.Marshal(doc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return out
-}
-
 // storedBody is one row of the events table.
 type storedBody struct {
 	eventID, objectID string
@@ -342,7 +325,7 @@ func TestConcurrentRedactionForgets(t *testing.T) {
 	const verification, report = "ver_X3kHmRqV9YpZ2nBwL5tGdJcE", "rep_Wq7NbT3xKcZ9vRmY2pLdHfGs"
 	// The report names the inquiry as its owner and no inquiry event
 	// lists it: in a batch with the redaction, its link is still pending.
-	bodies := append(history(t), withoutRelationships(t, fixture(t, "verification.passed.json")),
+	bodies := append(history(t), storetest.WithoutRelationships(t, fixture(t, "verification.passed.json")),
 		fixture(t, "report_watchlist.matched.json"))
 	const deliveries = 50
 	for round := range 6 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/engine/storetest"
 	"github.com/personad/personad/store"
 )
 
@@ -149,7 +150,7 @@ func checkSums(tb testing.TB, stored []storedBody, events []v3Event) {
 // of the file, and leave projections that are the fold of the scrubbed
 // log.
 func TestMigrateForgetsStoredRedactions(t *testing.T) {
-	bareVerification := withoutRelationships(t, fixture(t, "verification.passed.json"))
+	bareVerification := storetest.WithoutRelationships(t, fixture(t, "verification.passed.json"))
 
 	t.Run("account redaction stored and ignored", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "v3.db")

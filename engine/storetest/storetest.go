@@ -785,3 +785,20 @@ func testProjectionTimesAtFullPrecision(t *testing.T, s engine.Store) {
 		return err
 	})
 }
+
+// WithoutRelationships drops payload.data.relationships from a body, as
+// Persona's attribute allowlist can: the object then names no owner, and
+// only the inquiry that lists it says whose it is.
+func WithoutRelationships(tb testing.TB, body []byte) []byte {
+	tb.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		tb.Fatal(err)
+	}
+	delete(doc["data"].(map[string]any)["attributes"].(map[string]any)["payload"].(map[string]any)["data"].(map[string]any), "relationships")
+	out, err := json.Marshal(doc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
