@@ -360,6 +360,21 @@ func personaExample(tb testing.TB, name string) []byte {
 	return b
 }
 
+// personaExampleNames lists Persona's example bodies in testdata/persona:
+// all 131 of them, or the test fails.
+func personaExampleNames(tb testing.TB) []string {
+	tb.Helper()
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "persona", "*.json"))
+	if len(files) < 131 {
+		tb.Fatalf("found only %d of Persona's example bodies", len(files))
+	}
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = filepath.Base(f)
+	}
+	return names
+}
+
 func FuzzScrub(f *testing.F) {
 	for _, name := range []string{"inquiry-redacted.json", "inquiry-approved.json", "verification-failed.json", "account-updated-tags.json", "report-watchlist-matched.json"} {
 		f.Add(personaExample(f, name))
