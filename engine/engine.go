@@ -34,11 +34,26 @@ func (e *Engine) Policy() Policy { return e.policy }
 // Store returns the store the engine writes to.
 func (e *Engine) Store() Store { return e.store }
 
-// Delivery is one webhook request as received.
+// Delivery is one event as received: a webhook request, or an event
+// fetched from Persona's Events API.
 type Delivery struct {
 	Body         []byte    // raw request body, exactly as received
 	ReceivedAt   time.Time // when it arrived (the engine reads no clock)
 	AttemptsMade int       // Persona-Webhook-Attempts-Made, 0 when absent
+	// Source is SourceWebhook or SourceAPI; "" means SourceWebhook.
+	Source string
+}
+
+// source returns d's Source, SourceWebhook for "". Errors: one matching
+// ErrInvalid for any other value (a caller's mistake).
+func (d Delivery) source() (string, error) {
+	switch d.Source {
+	case "", SourceWebhook:
+		return SourceWebhook, nil
+	case SourceAPI:
+		return SourceAPI, nil
+	}
+	return "", fmt.Errorf("%w: delivery source %s is neither %q nor %q", ErrInvalid, quoteShort(d.Source), SourceWebhook, SourceAPI)
 }
 
 // Result reports what one delivery did.
@@ -75,8 +90,12 @@ type Result struct {
 // was kept as a dead letter, once per SHA-256 (the Result's Outcome is
 // OutcomeDeadLetter, and Duplicate says it was kept before); an error matching ErrUnavailable when the store
 // could not commit, in which case nothing was stored and the sender should
-// retry.
+// retry; an error matching ErrInvalid, with nothing stored, when
+// d.Source is not one of the Source constants.
 func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
+	if _, err := d.source(); err != nil {
+		return Result{}, err
+	}
 	ev, err := Parse(d.Body)
 	if err != nil {
 		dl := &DeadLetter{ReceivedAt: d.ReceivedAt, Body: d.Body, SHA256: sha256.Sum256(d.Body), Reason: err.Error(), Deliveries: 1}
@@ -186,11 +205,15 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 		return e.keepConflict(tx, ev, d, sum, red, res, also)
 	}
 	res.Redaction = ev.SubjectRedacted
+	source, err := d.source()
+	if err != nil {
+		return err
+	}
 	rec := &Record{
 		EventID: ev.ID, Name: ev.Name, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID,
 		RelatedInquiryID: ev.RelatedInquiryID, CreatedAt: ev.CreatedAt, ReceivedAt: d.ReceivedAt,
 		AttemptsMade: d.AttemptsMade, Deliveries: 1, Body: d.Body, SHA256: sum, Outcome: OutcomeUnknown,
-		Parts: ev.Parts,
+		Parts: ev.Parts, Source: source,
 	}
 	rose, mode, err := e.learn(tx, ev, d.ReceivedAt, also)
 	if err != nil {

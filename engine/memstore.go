@@ -134,9 +134,14 @@ func (t memTx) AppendEvent(rec *Record) error {
 	if _, dup := m.events[rec.EventID]; dup {
 		return fmt.Errorf("memstore: event %s already stored", rec.EventID)
 	}
+	source := cmp.Or(rec.Source, SourceWebhook)
+	if source != SourceWebhook && source != SourceAPI {
+		return fmt.Errorf("memstore: event %s: unknown source %s", rec.EventID, quoteShort(source))
+	}
 	m.seq++
 	rec.Seq = m.seq
 	r := *rec
+	r.Source = source
 	m.events[r.EventID] = &r
 	key := inquiryKey(&r)
 	if key != "" {

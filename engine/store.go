@@ -118,13 +118,23 @@ var (
 	// ErrUnavailable wraps a store failure: nothing was stored and the
 	// sender should retry (HTTP 503).
 	ErrUnavailable = errors.New("store unavailable")
-	// ErrInvalid: a query argument is out of range or malformed.
+	// ErrInvalid: a query argument (or another argument a caller gives)
+	// is out of range or malformed.
 	ErrInvalid = errors.New("invalid argument")
 	// ErrAlreadyReplayed: the dead letter was replayed before.
 	ErrAlreadyReplayed = errors.New("dead letter already replayed")
 	// ErrScrubbed: the dead letter's body is no longer the body received
 	// (a redaction or retention scrubbed it), so it cannot be replayed.
 	ErrScrubbed = errors.New("dead letter body scrubbed")
+)
+
+// Where an event came from (Record.Source, Delivery.Source).
+const (
+	// SourceWebhook: Persona delivered it to the webhook endpoint.
+	SourceWebhook = "webhook"
+	// SourceAPI: personad fetched it from Persona's Events API
+	// (reconciliation), having missed its delivery.
+	SourceAPI = "api"
 )
 
 // Record is one event as the log keeps it.
@@ -156,6 +166,10 @@ type Record struct {
 	// AnomalyConflictingRedelivery. The store derives it from its
 	// conflicts; AppendEvent ignores it.
 	Conflicted bool
+	// Source is how the event first arrived: SourceWebhook or SourceAPI.
+	// A later delivery by the other path does not change it. It is not
+	// part of the hash chain, which covers what Persona sent.
+	Source string
 }
 
 // Redelivery is what RecordDelivery found under an event id.

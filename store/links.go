@@ -300,7 +300,7 @@ func rescrubForgotten(t *tx) error {
 // inquiries whose bodies changed folded again with p, in the same
 // transaction.
 func linkExisting(ctx context.Context, sqlTx *sql.Tx, p engine.Policy) error {
-	t := &tx{sql: sqlTx, cache: newProjections(), noConflicts: true, noLookupColumns: true}
+	t := &tx{sql: sqlTx, cache: newProjections(), noConflicts: true, noLookupColumns: true, noSource: true}
 	type redaction struct {
 		id   string
 		mode engine.Forget

@@ -104,7 +104,7 @@ func refoldExisting(ctx context.Context, sqlTx *sql.Tx, p engine.Policy) error {
 		return err
 	}
 	var rep RebuildReport
-	return rebuild(&tx{sql: sqlTx, cache: newProjections(), noLookupColumns: true}, p, time.Now(), &rep)
+	return rebuild(&tx{sql: sqlTx, cache: newProjections(), noLookupColumns: true, noSource: true}, p, time.Now(), &rep)
 }
 
 // relateEvents fills in related_inquiry_id for the events stored before

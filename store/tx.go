@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ const (
 	sAppendEvent
 	sInquiryEvents
 	sInquiryEventsNoConflicts
+	sInquiryEventsNoSource
 	sInquiry
 	sSaveInquiry
 	sInsertInquiry
@@ -53,7 +55,20 @@ const (
 
 // recordColumns are the columns scanRecords reads, in its order.
 const recordColumns = `seq, event_id, name, object_type, object_id, related_inquiry_id, created_at,
-	received_at, attempts_made, deliveries, outcome, sha256, body, parts, ` + conflictedColumn
+	received_at, attempts_made, deliveries, outcome, sha256, body, parts, ` + sourceColumn + `, ` + conflictedColumn
+
+// versionEventSource is the schema version that gives each event its
+// source (migrations/0009_event_source.sql). The migration steps of
+// earlier versions read events without it (tx.noSource).
+const versionEventSource = 9
+
+// sourceColumn is Record.Source's column; before versionEventSource
+// every event came by webhook.
+const sourceColumn = `source`
+
+// recordColumnsNoSource are recordColumns for a schema before
+// versionEventSource.
+var recordColumnsNoSource = strings.Replace(recordColumns, sourceColumn+`, `, `'`+engine.SourceWebhook+`', `, 1)
 
 // conflictedColumn says whether a conflict is kept for the events row
 // (Record.Conflicted): a probe of conflicts_by_event, nearly always empty.
@@ -64,11 +79,14 @@ var writerSQL = [numStmts]string{
 	sRecordDelivery: `UPDATE events SET deliveries = deliveries + 1, attempts_made = max(attempts_made, ?)
 		WHERE seq = ?`,
 	sAppendEvent: `INSERT INTO events (seq, event_id, name, object_type, object_id, related_inquiry_id, created_at,
-		received_at, attempts_made, deliveries, outcome, sha256, body, chain, parts)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		received_at, attempts_made, deliveries, outcome, sha256, body, chain, parts, source)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	sInquiryEvents: `SELECT ` + recordColumns + ` FROM events
 		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
-	sInquiryEventsNoConflicts: `SELECT ` + strings.Replace(recordColumns, conflictedColumn, "0", 1) + ` FROM events
+	// Before version 5, so before versionEventSource too.
+	sInquiryEventsNoConflicts: `SELECT ` + strings.Replace(recordColumnsNoSource, conflictedColumn, "0", 1) + ` FROM events
+		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
+	sInquiryEventsNoSource: `SELECT ` + recordColumnsNoSource + ` FROM events
 		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
 	sInquiry: `SELECT doc FROM inquiries WHERE id = ?`,
 	sSaveInquiry: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc,
@@ -166,6 +184,9 @@ type tx struct {
 	// account_id, template_id or created_at yet; the step of that version
 	// fills them in from doc for every projection.
 	noLookupColumns bool
+	// noSource: a migration step of a version before versionEventSource,
+	// whose events table has no source column yet.
+	noSource bool
 }
 
 func (t *tx) stmt(id stmtID) *sql.Stmt {
@@ -244,7 +265,8 @@ func (t *tx) AppendEvent(rec *engine.Record) error {
 	link := chainLink(t.head.Chain, seq, rec.EventID, rec.SHA256, received)
 	_, err := t.stmt(sAppendEvent).Exec(seq, rec.EventID, rec.Name, rec.ObjectType, rec.ObjectID,
 		nullString(rec.RelatedInquiryID), rec.CreatedAt.UnixMilli(), received, rec.AttemptsMade, rec.Deliveries,
-		string(rec.Outcome), rec.SHA256[:], blob(rec.Body), link[:], nullString(strings.Join(rec.Parts, " ")))
+		string(rec.Outcome), rec.SHA256[:], blob(rec.Body), link[:], nullString(strings.Join(rec.Parts, " ")),
+		cmp.Or(rec.Source, engine.SourceWebhook))
 	if isUniqueViolation(err) {
 		return fmt.Errorf("store: event %s already stored", rec.EventID)
 	}
@@ -259,8 +281,11 @@ func (t *tx) AppendEvent(rec *engine.Record) error {
 // InquiryEvents implements engine.Tx.
 func (t *tx) InquiryEvents(inquiryID string) ([]engine.Record, error) {
 	id := sInquiryEvents
-	if t.noConflicts {
+	switch {
+	case t.noConflicts:
 		id = sInquiryEventsNoConflicts
+	case t.noSource:
+		id = sInquiryEventsNoSource
 	}
 	rows, err := t.stmt(id).Query(inquiryID)
 	if err != nil {
@@ -374,7 +399,7 @@ func scanRecords(rows *sql.Rows) ([]engine.Record, error) {
 			sum               []byte
 		)
 		if err := rows.Scan(&r.Seq, &r.EventID, &r.Name, &r.ObjectType, &r.ObjectID, &related, &created, &received,
-			&r.AttemptsMade, &r.Deliveries, &outcome, &sum, &r.Body, &parts, &r.Conflicted); err != nil {
+			&r.AttemptsMade, &r.Deliveries, &outcome, &sum, &r.Body, &parts, &r.Source, &r.Conflicted); err != nil {
 			return nil, unavailable("read events", err)
 		}
 		if parts.Valid {

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"ConcurrentDuplicates", testConcurrentDuplicates},
 		{"ConflictingRedelivery", testConflictingRedelivery},
 		{"ProjectionTimesAtFullPrecision", testProjectionTimesAtFullPrecision},
+		{"EventSource", testEventSource},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
