@@ -1,6 +1,10 @@
 package server
 
-import "github.com/personad/personad/engine"
+import (
+	"cmp"
+
+	"github.com/personad/personad/engine"
+)
 
 // EventView is one event of an inquiry's history as the API and the
 // command line show it.
@@ -15,6 +19,9 @@ type EventView struct {
 	To         *engine.Status  `json:"to"`
 	Via        []engine.Status `json:"via"`
 	Deliveries int             `json:"deliveries"`
+	// Source is how the event first arrived: engine.SourceWebhook, or
+	// engine.SourceAPI when reconciliation fetched it from Persona.
+	Source string `json:"source"`
 }
 
 // EventViews renders a history in fold order.
@@ -28,6 +35,7 @@ func EventViews(hist []engine.Entry) []EventView {
 			Status:     optStatus(e.Status), Outcome: e.Step.Outcome,
 			From: optStatus(e.Step.From), To: optStatus(e.Step.To),
 			Via: append([]engine.Status{}, e.Step.Via...), Deliveries: e.Deliveries,
+			Source: cmp.Or(e.Source, engine.SourceWebhook),
 		}
 	}
 	return out
