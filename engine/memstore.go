@@ -26,14 +26,16 @@ type MemoryStore struct {
 	links      map[Link]bool
 	parts      map[string][]string // objects by owner
 	forgotten  map[string]Forget
-	undo       []func() // undo log of the running update
-	updateErr  error    // when set, every Update fails with it (fault injection)
+	drifts     map[string]Drift // by inquiry id
+	undo       []func()         // undo log of the running update
+	updateErr  error            // when set, every Update fails with it (fault injection)
 }
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{events: map[string]*Record{}, inquiry: map[string][]*Record{}, related: map[string][]*Record{}, proj: map[string]*Inquiry{},
-		links: map[Link]bool{}, parts: map[string][]string{}, forgotten: map[string]Forget{}, conflicted: map[string]int{}}
+		links: map[Link]bool{}, parts: map[string][]string{}, forgotten: map[string]Forget{}, conflicted: map[string]int{},
+		drifts: map[string]Drift{}}
 }
 
 // FailUpdates makes every later Update fail with err (nil restores normal
@@ -444,4 +446,44 @@ func (m *MemoryStore) GetDeadLetter(_ context.Context, seq int64) (*DeadLetter, 
 	}
 	d := m.dead[seq-1]
 	return &d, nil
+}
+
+func (t memTx) SetDrift(d *Drift) error {
+	t.m.setDrift(d.InquiryID, d)
+	return nil
+}
+
+func (t memTx) ClearDrift(inquiryID string) error {
+	t.m.setDrift(inquiryID, nil)
+	return nil
+}
+
+// setDrift keeps d as id's drift, or forgets id's when d is nil.
+func (m *MemoryStore) setDrift(id string, d *Drift) {
+	old, had := m.drifts[id]
+	if d != nil {
+		m.drifts[id] = *d
+	} else {
+		delete(m.drifts, id)
+	}
+	m.undo = append(m.undo, func() {
+		if had {
+			m.drifts[id] = old
+		} else {
+			delete(m.drifts, id)
+		}
+	})
+}
+
+// Drifts implements Reader.
+func (m *MemoryStore) Drifts(_ context.Context, ids []string) (map[string]Drift, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := map[string]Drift{}
+	for _, id := range ids {
+		if d, ok := m.drifts[id]; ok {
+			out[id] = d
+		}
+	}
+	return out, nil
 }

@@ -1,12 +1,30 @@
 package engine_test
 
 import (
+	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/personad/personad/engine"
 )
+
+// countingStore counts the Updates and Drifts calls made to a MemoryStore.
+type countingStore struct {
+	*engine.MemoryStore
+	updates, drifts atomic.Int64
+}
+
+func (s *countingStore) Update(ctx context.Context, fn func(engine.Tx) error) error {
+	s.updates.Add(1)
+	return s.MemoryStore.Update(ctx, fn)
+}
+
+func (s *countingStore) Drifts(ctx context.Context, ids []string) (map[string]engine.Drift, error) {
+	s.drifts.Add(1)
+	return s.MemoryStore.Drifts(ctx, ids)
+}
 
 // TestIngestSource: a delivery's source is stored with its event ("" as
 // webhook), a redelivery by the other path leaves it, and an unknown
@@ -60,4 +78,91 @@ func TestIngestSource(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckStatus runs reconciliation checks one after the other on one
+// inquiry, pending in personad, and wants each to keep, replace or clear
+// the drift as Persona's answer says, writing only when that changes
+// anything.
+func TestCheckStatus(t *testing.T) {
+	st := &countingStore{MemoryStore: engine.NewMemoryStore()}
+	eng := engine.New(st, engine.Policy{})
+	t0 := time.Date(2024, 3, 15, 18, 30, 0, 0, time.UTC)
+	deliver(t, eng, eventSpec{ID: "evt_1", Name: engine.EventCreated, Status: "created", At: t0, Inquiry: "inq_c"}.body())
+	deliver(t, eng, eventSpec{ID: "evt_2", Name: engine.EventStarted, Status: "pending", At: t0.Add(time.Minute), Inquiry: "inq_c"}.body())
+	checked := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+	drift := func(status, persona engine.Status, h int) *engine.Drift {
+		return &engine.Drift{InquiryID: "inq_c", Status: status, PersonaStatus: persona, CheckedAt: checked(h)}
+	}
+	tests := []struct {
+		name    string
+		before  []byte // an event delivered first, if any
+		persona engine.Status
+		want    *engine.Drift // returned and then kept
+		wrote   bool
+		updates int64
+	}{
+		{"agree, no drift", nil, engine.StatusPending, nil, false, 0},
+		{"differ", nil, engine.StatusApproved, drift(engine.StatusPending, engine.StatusApproved, 2), true, 1},
+		{"differ again the same", nil, engine.StatusApproved, drift(engine.StatusPending, engine.StatusApproved, 2), false, 0},
+		{"differ with a new status of Persona's", nil, engine.StatusDeclined, drift(engine.StatusPending, engine.StatusDeclined, 4), true, 1},
+		{"differ after an event moved the projection",
+			eventSpec{ID: "evt_3", Name: engine.EventCompleted, Status: "completed", At: t0.Add(2 * time.Minute), Inquiry: "inq_c"}.body(),
+			engine.StatusDeclined, drift(engine.StatusCompleted, engine.StatusDeclined, 5), true, 1},
+		{"agree, drift kept", nil, engine.StatusCompleted, nil, true, 1},
+		{"agree again", nil, engine.StatusCompleted, nil, false, 0},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.before != nil {
+				deliver(t, eng, tt.before)
+			}
+			updates := st.updates.Load()
+			got, wrote, err := eng.CheckStatus(ctx, "inq_c", tt.persona, checked(i+1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !sameDrift(got, tt.want) || wrote != tt.wrote {
+				t.Errorf("CheckStatus(%s) = %+v, %t; want %+v, %t", tt.persona, got, wrote, tt.want, tt.wrote)
+			}
+			if n := st.updates.Load() - updates; n != tt.updates {
+				t.Errorf("%d Updates, want %d", n, tt.updates)
+			}
+			kept, err := st.Drifts(ctx, []string{"inq_c"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d, ok := kept["inq_c"]; ok != (tt.want != nil) || ok && !sameDrift(&d, tt.want) {
+				t.Errorf("drift kept: %+v (%t), want %+v", d, ok, tt.want)
+			}
+		})
+	}
+	if inq, err := st.GetInquiry(ctx, "inq_c"); err != nil || len(inq.Anomalies) != 0 || inq.Status != engine.StatusCompleted {
+		t.Errorf("stored projection %+v (%v), want completed with no anomaly: a check changes no projection", inq, err)
+	}
+
+	t.Run("errors", func(t *testing.T) {
+		updates := st.updates.Load()
+		if _, _, err := eng.CheckStatus(ctx, "inq_none", engine.StatusApproved, t0); !errors.Is(err, engine.ErrNotFound) {
+			t.Errorf("unknown inquiry: %v, want ErrNotFound", err)
+		}
+		if _, _, err := eng.CheckStatus(ctx, "inq_c", "", t0); !errors.Is(err, engine.ErrInvalid) {
+			t.Errorf("empty status: %v, want ErrInvalid", err)
+		}
+		if n := st.updates.Load() - updates; n != 0 {
+			t.Errorf("%d Updates, want none", n)
+		}
+		st.FailUpdates(errors.New("disk full"))
+		defer st.FailUpdates(nil)
+		if _, _, err := eng.CheckStatus(ctx, "inq_c", engine.StatusApproved, t0); !errors.Is(err, engine.ErrUnavailable) {
+			t.Errorf("failing store: %v, want ErrUnavailable", err)
+		}
+	})
+}
+
+func sameDrift(a, b *engine.Drift) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.InquiryID == b.InquiryID && a.Status == b.Status && a.PersonaStatus == b.PersonaStatus && a.CheckedAt.Equal(b.CheckedAt)
 }

@@ -84,6 +84,12 @@ type Tx interface {
 	// ErrNotFound when there is no such dead letter, ErrAlreadyReplayed
 	// when it was marked before (a dead letter is replayed once).
 	MarkDeadLetterReplayed(seq int64, at time.Time, eventID string) error
+	// SetDrift keeps d as the one drift of d.InquiryID, replacing the
+	// drift kept before, if any.
+	SetDrift(d *Drift) error
+	// ClearDrift forgets the drift of an inquiry; it does nothing when
+	// none is kept.
+	ClearDrift(inquiryID string) error
 }
 
 // Reader answers the queries an application asks. Reads never wait for
@@ -109,6 +115,9 @@ type Reader interface {
 	// GetDeadLetter returns one dead letter, or an error matching
 	// ErrNotFound.
 	GetDeadLetter(ctx context.Context, seq int64) (*DeadLetter, error)
+	// Drifts returns the drifts kept for those of ids that have one, by
+	// inquiry id; an id with none, or of no inquiry, is left out.
+	Drifts(ctx context.Context, ids []string) (map[string]Drift, error)
 }
 
 // Errors the engine and stores return; servers map them to status codes.
@@ -226,6 +235,20 @@ type DeadLetter struct {
 	// again, and as which event; zero until then.
 	ReplayedAt      time.Time
 	ReplayedEventID string
+}
+
+// Drift says that Persona's API, asked for an inquiry's current status,
+// answered another status than personad's projection holds: events are
+// missing from the log that reconciliation could not fetch, or Persona
+// changed the inquiry without an event. An inquiry has at most one.
+type Drift struct {
+	InquiryID string
+	// Status is the projection's status when it was checked.
+	Status        Status
+	PersonaStatus Status // what Persona's API answered
+	// CheckedAt is when it was checked. A store may keep it coarser
+	// (SQLite keeps unix milliseconds).
+	CheckedAt time.Time
 }
 
 // Replayed reports whether the dead letter was ingested again.

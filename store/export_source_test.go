@@ -1,7 +1,7 @@
 package store
 
-// VersionEventSource is the schema version of events' source, for the
-// migration test.
+// VersionEventSource is the schema version of events' source and of
+// drifts, for the migration test.
 const VersionEventSource = versionEventSource
 
 // ChainLink is the hash chain's link after prev, so that a test can write

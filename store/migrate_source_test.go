@@ -32,7 +32,7 @@ func TestMigrationFileOfEventSource(t *testing.T) {
 // TestMigrateEventSource opens a file of the version before the events'
 // source holding an inquiry's events: after the migration they read back
 // as received by webhook, the file verifies, a new event fetched from the
-// API is stored as such, and no source can be changed.
+// API is stored as such, no source can be changed, and drifts are kept.
 func TestMigrateEventSource(t *testing.T) {
 	const id = "inq_src"
 	t0 := time.Date(2024, 3, 15, 18, 30, 0, 0, time.UTC)
@@ -77,6 +77,14 @@ func TestMigrateEventSource(t *testing.T) {
 		t.Errorf("storing an event of source email: %v, want a CHECK failure", err)
 	}
 	raw.Close()
+
+	d, wrote, err := eng.CheckStatus(ctx, id, engine.StatusApproved, t0.Add(2*time.Hour))
+	if err != nil || !wrote || d == nil || d.Status != engine.StatusCompleted {
+		t.Fatalf("CheckStatus after the migration: %+v, %t, %v; want a drift from completed written", d, wrote, err)
+	}
+	if drifts, err := db.Drifts(ctx, []string{id}); err != nil || drifts[id].PersonaStatus != engine.StatusApproved {
+		t.Errorf("Drifts after CheckStatus: %v, %v; want Persona's approved", drifts, err)
+	}
 }
 
 // writeBeforeSource writes a file of the schema version before the

@@ -49,6 +49,8 @@ const (
 	sSavepoint
 	sRelease
 	sRollbackTo
+	sSetDrift
+	sClearDrift
 	sAddLink // INSERT of one link; sAddLink+n-1 inserts n, up to maxLinksPerInsert
 	numStmts = sAddLink + maxLinksPerInsert
 )
@@ -133,6 +135,9 @@ var writerSQL = [numStmts]string{
 	sSavepoint:        `SAVEPOINT update_fn`,
 	sRelease:          `RELEASE update_fn`,
 	sRollbackTo:       `ROLLBACK TO update_fn`,
+	sSetDrift: `INSERT INTO drifts (inquiry_id, status, persona_status, checked_at) VALUES (?1, ?2, ?3, ?4)
+		ON CONFLICT (inquiry_id) DO UPDATE SET status = ?2, persona_status = ?3, checked_at = ?4`,
+	sClearDrift: `DELETE FROM drifts WHERE inquiry_id = ?`,
 }
 
 func init() {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"maps"
 	"testing"
 	"time"
@@ -79,4 +80,82 @@ func testEventSource(t *testing.T, s engine.Store) {
 	if recs, _ := s.Events(ctx, "inq_src"); len(recs) != 3 {
 		t.Errorf("Events after the refused source: %d records, want 3", len(recs))
 	}
+}
+
+// testDrifts: SetDrift keeps one drift per inquiry, replacing the one
+// before; ClearDrift forgets it (and does nothing without one); Drifts
+// reads those of the ids given that have one, and a failed update leaves
+// them as they were.
+func testDrifts(t *testing.T, s engine.Store) {
+	at := t0.Add(time.Hour) // whole milliseconds: a store may keep no finer
+	a := engine.Drift{InquiryID: "inq_da", Status: engine.StatusPending, PersonaStatus: engine.StatusApproved, CheckedAt: at}
+	b := engine.Drift{InquiryID: "inq_db", Status: engine.StatusCreated, PersonaStatus: engine.StatusExpired, CheckedAt: at.Add(time.Second)}
+	c := engine.Drift{InquiryID: "inq_dc", Status: engine.StatusCompleted, PersonaStatus: engine.StatusDeclined, CheckedAt: at}
+	drifts := func(t *testing.T, ids ...string) map[string]engine.Drift {
+		t.Helper()
+		got, err := s.Drifts(ctx, ids)
+		if err != nil {
+			t.Fatalf("Drifts(%v): %v", ids, err)
+		}
+		return got
+	}
+	check := func(t *testing.T, got, want map[string]engine.Drift) {
+		t.Helper()
+		if !maps.EqualFunc(got, want, func(x, y engine.Drift) bool {
+			return x.InquiryID == y.InquiryID && x.Status == y.Status && x.PersonaStatus == y.PersonaStatus && x.CheckedAt.Equal(y.CheckedAt)
+		}) {
+			t.Errorf("Drifts = %v, want %v", got, want)
+		}
+	}
+	all := []string{"inq_da", "inq_db", "inq_dc", "inq_unknown"}
+
+	t.Run("none", func(t *testing.T) {
+		check(t, drifts(t, all...), map[string]engine.Drift{})
+		check(t, drifts(t), map[string]engine.Drift{})
+	})
+	t.Run("set", func(t *testing.T) {
+		update(t, s, func(tx engine.Tx) error {
+			for _, d := range []engine.Drift{a, b, c} {
+				if err := tx.SetDrift(&d); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		check(t, drifts(t, all...), map[string]engine.Drift{"inq_da": a, "inq_db": b, "inq_dc": c})
+		check(t, drifts(t, "inq_db", "inq_unknown"), map[string]engine.Drift{"inq_db": b})
+	})
+	t.Run("replace", func(t *testing.T) {
+		a = engine.Drift{InquiryID: "inq_da", Status: engine.StatusCompleted, PersonaStatus: engine.StatusDeclined, CheckedAt: at.Add(time.Minute)}
+		update(t, s, func(tx engine.Tx) error { return tx.SetDrift(&a) })
+		check(t, drifts(t, all...), map[string]engine.Drift{"inq_da": a, "inq_db": b, "inq_dc": c})
+	})
+	t.Run("clear", func(t *testing.T) {
+		update(t, s, func(tx engine.Tx) error {
+			if err := tx.ClearDrift("inq_db"); err != nil {
+				return err
+			}
+			return tx.ClearDrift("inq_unknown")
+		})
+		check(t, drifts(t, all...), map[string]engine.Drift{"inq_da": a, "inq_dc": c})
+	})
+	t.Run("failed update", func(t *testing.T) {
+		boom := errors.New("boom")
+		err := s.Update(ctx, func(tx engine.Tx) error {
+			if err := tx.SetDrift(&engine.Drift{InquiryID: "inq_da", Status: engine.StatusFailed, PersonaStatus: engine.StatusApproved, CheckedAt: at}); err != nil {
+				return err
+			}
+			if err := tx.SetDrift(&b); err != nil {
+				return err
+			}
+			if err := tx.ClearDrift("inq_dc"); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Update = %v, want the fn's error", err)
+		}
+		check(t, drifts(t, all...), map[string]engine.Drift{"inq_da": a, "inq_dc": c})
+	})
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) engine.Store) {
 		{"ConflictingRedelivery", testConflictingRedelivery},
 		{"ProjectionTimesAtFullPrecision", testProjectionTimesAtFullPrecision},
 		{"EventSource", testEventSource},
+		{"Drifts", testDrifts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })

@@ -14,3 +14,15 @@ BEFORE UPDATE OF seq, event_id, name, object_type, object_id, created_at, receiv
 BEGIN
 	SELECT RAISE(ABORT, 'events are append-only');
 END;
+
+-- drifts: an inquiry whose status Persona's API reported otherwise than
+-- its projection, status, holds: persona_status is Persona's answer,
+-- checked_at (unix milliseconds) when it was asked. At most one per
+-- inquiry; a check that finds them agreeing deletes it. The projection is
+-- not changed (it is what the log folds to).
+CREATE TABLE drifts (
+	inquiry_id     TEXT    PRIMARY KEY NOT NULL,
+	status         TEXT    NOT NULL,
+	persona_status TEXT    NOT NULL,
+	checked_at     INTEGER NOT NULL
+) WITHOUT ROWID;
