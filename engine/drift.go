@@ -10,8 +10,9 @@ import (
 // CheckStatus compares persona, the status Persona's API reports for an
 // inquiry now, with the inquiry's projection, and keeps what it finds:
 // when they agree, a drift kept before is cleared; when they differ, a
-// Drift of the projection's status and persona's, checked at at, is
-// kept. It returns the drift kept after the check (nil when they agree) and whether it wrote anything. A drift
+// Drift of the projection's status and persona's, checked at at, is kept
+// (see Inquiry, which shows it). It returns the drift kept after the
+// check (nil when they agree) and whether it wrote anything. A drift
 // already kept with the same two statuses is returned as it is and
 // nothing is written, so that reconciling again and again writes
 // nothing; reads come first, outside any write unit. The projection is
@@ -68,4 +69,32 @@ func readError(err error) error {
 		return err
 	}
 	return unavailable(err)
+}
+
+// showDrifts adds to each inquiry of page whose kept drift is of its
+// current status an AnomalyStatusDrift, copying the inquiry first (a
+// store may share it). A drift of another status, which an event made
+// stale, is not shown.
+func (e *Engine) showDrifts(ctx context.Context, page []*Inquiry) error {
+	if len(page) == 0 {
+		return nil
+	}
+	ids := make([]string, len(page))
+	for i, inq := range page {
+		ids[i] = inq.ID
+	}
+	drifts, err := e.store.Drifts(ctx, ids)
+	if err != nil {
+		return unavailable(err)
+	}
+	for i, inq := range page {
+		d, ok := drifts[inq.ID]
+		if !ok || d.Status != inq.Status {
+			continue
+		}
+		inq = inq.Clone()
+		inq.Anomalies = append(inq.Anomalies, Anomaly{Kind: AnomalyStatusDrift, From: d.Status, To: d.PersonaStatus})
+		page[i] = inq
+	}
+	return nil
 }

@@ -641,9 +641,19 @@ func (e *Engine) Ping(ctx context.Context) error {
 	return e.store.Update(ctx, func(Tx) error { return nil })
 }
 
-// Inquiry returns an inquiry's projection, or an error matching ErrNotFound.
+// Inquiry returns an inquiry's projection, with an AnomalyStatusDrift
+// added when a drift of its current status is kept (see CheckStatus).
+// Errors: one matching ErrNotFound, or ErrUnavailable.
 func (e *Engine) Inquiry(ctx context.Context, id string) (*Inquiry, error) {
-	return e.store.GetInquiry(ctx, id)
+	inq, err := e.store.GetInquiry(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	page := []*Inquiry{inq}
+	if err := e.showDrifts(ctx, page); err != nil {
+		return nil, err
+	}
+	return page[0], nil
 }
 
 // Entry is one event of an inquiry's history with what the fold made of it.
@@ -686,9 +696,17 @@ func (e *Engine) History(ctx context.Context, id string) ([]Entry, error) {
 }
 
 // Inquiries lists projections; see Reader.Inquiries, which validates q.
-// Errors: ErrInvalid.
+// Each has an AnomalyStatusDrift added as Inquiry adds it. Errors:
+// ErrInvalid, ErrUnavailable.
 func (e *Engine) Inquiries(ctx context.Context, q Query) ([]*Inquiry, string, error) {
-	return e.store.Inquiries(ctx, q)
+	page, next, err := e.store.Inquiries(ctx, q)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := e.showDrifts(ctx, page); err != nil {
+		return nil, "", err
+	}
+	return page, next, nil
 }
 
 // Changes returns at most limit changes after the cursor seq.

@@ -166,3 +166,121 @@ func sameDrift(a, b *engine.Drift) bool {
 	}
 	return a.InquiryID == b.InquiryID && a.Status == b.Status && a.PersonaStatus == b.PersonaStatus && a.CheckedAt.Equal(b.CheckedAt)
 }
+
+// TestDriftShown: Inquiry and Inquiries add a status_drift anomaly to an
+// inquiry whose drift is of its current status, reading the drifts of a
+// page at once, and leave the stored projection as it is; once an event
+// moves the inquiry on, the stale drift is not shown.
+func TestDriftShown(t *testing.T) {
+	st := &countingStore{MemoryStore: engine.NewMemoryStore()}
+	eng := engine.New(st, engine.Policy{})
+	t0 := time.Date(2024, 3, 15, 18, 30, 0, 0, time.UTC)
+	for i, id := range []string{"inq_a", "inq_b", "inq_c"} {
+		deliver(t, eng, eventSpec{ID: "evt_" + id, Name: engine.EventStarted, Status: "pending", At: t0.Add(time.Duration(i) * time.Minute), Inquiry: id}.body())
+	}
+	for _, id := range []string{"inq_a", "inq_c"} {
+		if _, _, err := eng.CheckStatus(ctx, id, engine.StatusApproved, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := engine.Anomaly{Kind: engine.AnomalyStatusDrift, From: engine.StatusPending, To: engine.StatusApproved}
+	shown := func(t *testing.T, want map[string]bool) {
+		t.Helper()
+		drifts := st.drifts.Load()
+		page, _, err := eng.Inquiries(ctx, engine.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) != 3 {
+			t.Fatalf("Inquiries listed %d, want 3", len(page))
+		}
+		if n := st.drifts.Load() - drifts; n != 1 {
+			t.Errorf("Inquiries read drifts %d times, want once", n)
+		}
+		for _, inq := range page {
+			one, err := eng.Inquiry(ctx, inq.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantN := 0
+			if want[inq.ID] {
+				wantN = 1
+			}
+			for _, got := range []*engine.Inquiry{inq, one} {
+				if n := driftAnomalies(got); n != wantN {
+					t.Errorf("%s: anomalies %+v, want %d status_drift", inq.ID, got.Anomalies, wantN)
+				}
+			}
+			if stored, _ := st.GetInquiry(ctx, inq.ID); driftAnomalies(stored) != 0 {
+				t.Errorf("%s: the stored projection holds the drift", inq.ID)
+			}
+		}
+	}
+	t.Run("shown", func(t *testing.T) {
+		shown(t, map[string]bool{"inq_a": true, "inq_c": true})
+		inq, err := eng.Inquiry(ctx, "inq_a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(inq.Anomalies) != 1 || inq.Anomalies[0] != want {
+			t.Errorf("anomalies %+v, want only %+v", inq.Anomalies, want)
+		}
+	})
+	t.Run("hidden once an event moved the inquiry", func(t *testing.T) {
+		deliver(t, eng, eventSpec{ID: "evt_a2", Name: engine.EventCompleted, Status: "completed", At: t0.Add(time.Hour), Inquiry: "inq_a"}.body())
+		shown(t, map[string]bool{"inq_c": true})
+	})
+}
+
+// driftAnomalies counts inq's status_drift anomalies.
+func driftAnomalies(inq *engine.Inquiry) int {
+	n := 0
+	for _, a := range inq.Anomalies {
+		if a.Kind == engine.AnomalyStatusDrift {
+			n++
+		}
+	}
+	return n
+}
+
+// sharingStore hands out the same projection on every GetInquiry, as a
+// store with a cache of its own may.
+type sharingStore struct {
+	*engine.MemoryStore
+	shared map[string]*engine.Inquiry
+}
+
+func (s *sharingStore) GetInquiry(ctx context.Context, id string) (*engine.Inquiry, error) {
+	if inq, ok := s.shared[id]; ok {
+		return inq, nil
+	}
+	inq, err := s.MemoryStore.GetInquiry(ctx, id)
+	if err == nil {
+		s.shared[id] = inq
+	}
+	return inq, err
+}
+
+// TestDriftShownOnACopy: the anomaly is added to a copy, so that a store
+// that shares its projections neither keeps it nor shows it twice.
+func TestDriftShownOnACopy(t *testing.T) {
+	st := &sharingStore{MemoryStore: engine.NewMemoryStore(), shared: map[string]*engine.Inquiry{}}
+	eng := engine.New(st, engine.Policy{})
+	t0 := time.Date(2024, 3, 15, 18, 30, 0, 0, time.UTC)
+	deliver(t, eng, eventSpec{ID: "evt_1", Name: engine.EventStarted, Status: "pending", At: t0, Inquiry: "inq_s"}.body())
+	if _, _, err := eng.CheckStatus(ctx, "inq_s", engine.StatusApproved, t0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		inq, err := eng.Inquiry(ctx, "inq_s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := driftAnomalies(inq); n != 1 {
+			t.Errorf("read %d: %d status_drift anomalies, want 1", i+1, n)
+		}
+	}
+	if n := driftAnomalies(st.shared["inq_s"]); n != 0 {
+		t.Errorf("the store's projection has %d status_drift anomalies, want none", n)
+	}
+}

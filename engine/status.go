@@ -161,4 +161,10 @@ const (
 	// another body; the first is the one folded, the other is kept as a
 	// Conflict. From and To are empty.
 	AnomalyConflictingRedelivery = "conflicting_redelivery"
+	// AnomalyStatusDrift: Persona's API reports another status than the
+	// projection's (see Drift and Engine.CheckStatus). From is
+	// personad's status, To Persona's; EventID is empty. It is not part
+	// of the stored projection: Engine.Inquiry and Engine.Inquiries add
+	// it.
+	AnomalyStatusDrift = "status_drift"
 )

@@ -243,7 +243,8 @@ type DeadLetter struct {
 // changed the inquiry without an event. An inquiry has at most one.
 type Drift struct {
 	InquiryID string
-	// Status is the projection's status when it was checked.
+	// Status is the projection's status when it was checked; the drift
+	// is shown only while the projection still has it.
 	Status        Status
 	PersonaStatus Status // what Persona's API answered
 	// CheckedAt is when it was checked. A store may keep it coarser
