@@ -191,6 +191,11 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // ErrNotFound matches (with errors.Is) an *Error for a 404 response.
 var ErrNotFound = errors.New("persona: not found")
 
+// ErrUnauthorized matches (with errors.Is) an *Error for a 401 or 403
+// response: the API key is wrong, revoked or lacks a permission, so every
+// other request would fail alike.
+var ErrUnauthorized = errors.New("persona: API key refused")
+
 // Error is a non-2xx answer from Persona, after any retries.
 type Error struct {
 	// Method and Path name the request (the path without its query).
@@ -220,9 +225,16 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Is makes errors.Is(err, ErrNotFound) true for a 404.
+// Is makes errors.Is(err, ErrNotFound) true for a 404, and
+// errors.Is(err, ErrUnauthorized) for a 401 or 403.
 func (e *Error) Is(target error) bool {
-	return target == ErrNotFound && e.StatusCode == http.StatusNotFound
+	switch target {
+	case ErrNotFound:
+		return e.StatusCode == http.StatusNotFound
+	case ErrUnauthorized:
+		return e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden
+	}
+	return false
 }
 
 // get performs GET base+path?query with retries and rate limiting, and

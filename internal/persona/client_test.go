@@ -546,3 +546,24 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestErrorIs(t *testing.T) {
+	for _, tc := range []struct {
+		status                 int
+		notFound, unauthorized bool
+	}{
+		{404, true, false},
+		{401, false, true},
+		{403, false, true},
+		{400, false, false},
+		{500, false, false},
+	} {
+		err := error(&Error{Method: "GET", Path: "/api/v1/events", StatusCode: tc.status})
+		if got := errors.Is(err, ErrNotFound); got != tc.notFound {
+			t.Errorf("%d: errors.Is(ErrNotFound) = %v, want %v", tc.status, got, tc.notFound)
+		}
+		if got := errors.Is(err, ErrUnauthorized); got != tc.unauthorized {
+			t.Errorf("%d: errors.Is(ErrUnauthorized) = %v, want %v", tc.status, got, tc.unauthorized)
+		}
+	}
+}
