@@ -16,16 +16,25 @@ import (
 	"github.com/personad/personad/store"
 )
 
-// TestMigrationFileOfDeadLetterReplay: the migration's file carries the
-// number its constant says (at a merge, both are renumbered together).
-func TestMigrationFileOfDeadLetterReplay(t *testing.T) {
-	names, err := filepath.Glob(filepath.Join("migrations", "*_dead_letter_replay.sql"))
-	if err != nil || len(names) != 1 {
-		t.Fatalf("migration files of the dead letters' replay mark: %v (%v), want one", names, err)
-	}
-	n, _, _ := strings.Cut(filepath.Base(names[0]), "_")
-	if v, err := strconv.Atoi(n); err != nil || v != store.VersionDeadLetterReplay {
-		t.Errorf("%s is version %s, the constant says %d", names[0], n, store.VersionDeadLetterReplay)
+// TestMigrationFilesOfConstants: each migration a constant names is the
+// file of that number (at a merge, both are renumbered together).
+func TestMigrationFilesOfConstants(t *testing.T) {
+	for _, tc := range []struct {
+		suffix  string
+		version int
+	}{
+		{"_dead_letter_replay.sql", store.VersionDeadLetterReplay},
+		{"_event_source.sql", store.VersionEventSource},
+	} {
+		names, err := filepath.Glob(filepath.Join("migrations", "*"+tc.suffix))
+		if err != nil || len(names) != 1 {
+			t.Errorf("migration files *%s: %v (%v), want one", tc.suffix, names, err)
+			continue
+		}
+		n, _, _ := strings.Cut(filepath.Base(names[0]), "_")
+		if v, err := strconv.Atoi(n); err != nil || v != tc.version {
+			t.Errorf("%s is version %s, the constant says %d", names[0], n, tc.version)
+		}
 	}
 }
 

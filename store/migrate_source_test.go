@@ -16,19 +16,6 @@ import (
 	"github.com/personad/personad/store"
 )
 
-// TestMigrationFileOfEventSource: the migration's file carries the number
-// its constant says (at a merge, both are renumbered together).
-func TestMigrationFileOfEventSource(t *testing.T) {
-	names, err := filepath.Glob(filepath.Join("migrations", "*_event_source.sql"))
-	if err != nil || len(names) != 1 {
-		t.Fatalf("migration files of the events' source: %v (%v), want one", names, err)
-	}
-	n, _, _ := strings.Cut(filepath.Base(names[0]), "_")
-	if v, err := strconv.Atoi(n); err != nil || v != store.VersionEventSource {
-		t.Errorf("%s is version %s, the constant says %d", names[0], n, store.VersionEventSource)
-	}
-}
-
 // TestMigrateEventSource opens a file of the version before the events'
 // source holding an inquiry's events: after the migration they read back
 // as received by webhook, the file verifies, a new event fetched from the
