@@ -18,6 +18,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/internal/reconcile"
 )
 
 // APIConfig configures the query API handler.
@@ -48,6 +49,10 @@ type APIConfig struct {
 	// StreamHeartbeat is how often an idle GET /v1/changes/stream sends a
 	// comment; 0 means DefaultStreamHeartbeat.
 	StreamHeartbeat time.Duration
+	// Reconcile runs a reconciliation with Persona's REST API now, for
+	// POST /v1/reconcile; when nil (no API key), the route answers 404
+	// not_configured.
+	Reconcile func(ctx context.Context, opts reconcile.Options) (reconcile.Report, error)
 }
 
 // Long-poll limits.
@@ -94,6 +99,7 @@ func NewAPIHandler(cfg APIConfig) http.Handler {
 	get("/v1/changes/stream", a.auth(only(a.streamChanges, "after")))
 	get("/v1/dead-letters", a.auth(only(a.listDeadLetters, "limit", "cursor", "include")))
 	get("/v1/audit/head", a.auth(only(a.auditHead)))
+	r.POST("/v1/reconcile", counted.handle("/v1/reconcile", a.auth(only(a.reconcileNow))))
 	// Behind the token like every route but /healthz: one rule is simpler
 	// to state and to check than a list of exceptions.
 	get("/v1/openapi.json", a.auth(only(serveOpenAPI)))

@@ -68,7 +68,7 @@ func NewMetrics() *Metrics {
 	})
 	m.anomalies = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "personad_anomalies_total",
-		Help: "Anomalies deliveries added to inquiries' projections, by kind (see an inquiry's anomalies in the API).",
+		Help: "Anomalies deliveries (and reconciliation, for status_drift) added to inquiries, by kind (see an inquiry's anomalies in the API).",
 	}, []string{"kind"})
 	m.redactions = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "personad_redactions_total",
@@ -86,7 +86,7 @@ func NewMetrics() *Metrics {
 		m.signatureFail.WithLabelValues(r)
 	}
 	for _, k := range []string{engine.AnomalyRejected, engine.AnomalyStatusMismatch, engine.AnomalyUnknownStatus,
-		engine.AnomalyUnknownEvent, engine.AnomalyRedecision, engine.AnomalyConflictingRedelivery} {
+		engine.AnomalyUnknownEvent, engine.AnomalyRedecision, engine.AnomalyConflictingRedelivery, engine.AnomalyStatusDrift} {
 		m.anomalies.WithLabelValues(k)
 	}
 	return m
@@ -117,6 +117,15 @@ func (m *Metrics) ingested(res engine.Result) {
 		m.anomalies.WithLabelValues(a.Kind).Inc()
 	}
 }
+
+// Ingested counts what an event ingested outside the webhook path did
+// (an event reconciliation recovered from Persona's API): its duplicate,
+// redaction and anomalies, as a delivery's are counted.
+func (m *Metrics) Ingested(res engine.Result) { m.ingested(res) }
+
+// Anomaly counts one anomaly of kind found outside a delivery: a status
+// drift reconciliation recorded.
+func (m *Metrics) Anomaly(kind string) { m.anomalies.WithLabelValues(kind).Inc() }
 
 // ObserveBatch records the size of one group commit; give it to the
 // store (store.Options.OnBatch).
