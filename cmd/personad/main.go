@@ -43,6 +43,8 @@ var commands = []commandInfo{
 	{"inquiry", "print an inquiry's projection, or a user's inquiries, from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o} }},
 	{"events", "print an inquiry's event history from a database", func(o, e io.Writer) command { return &inquiryCommand{stdout: o, events: true} }},
 	{"notify", "list the notify endpoints' cursors and state, or resume a parked one", func(o, e io.Writer) command { return &notifyCommand{stdout: o} }},
+	{"reconcile", "fetch from Persona's REST API the events webhooks missed, and report status drift", func(o, e io.Writer) command { return &reconcileCommand{stdout: o, stderr: e} }},
+	{"backfill", "import the inquiries created before personad was deployed, from Persona's REST API", func(o, e io.Writer) command { return &backfillCommand{stdout: o, stderr: e} }},
 	{"rebuild", "re-derive every projection from the event log", func(o, e io.Writer) command { return &rebuildCommand{stdout: o} }},
 	{"retain", "scrub personal data from old event bodies, keeping the log skeleton", func(o, e io.Writer) command { return &retainCommand{stdout: o, stderr: e} }},
 	{"dead-letters", "list the authentic bodies personad could not read", func(o, e io.Writer) command { return &deadLettersCommand{stdout: o} }},

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/internal/reconcile"
 	"github.com/personad/personad/notify"
 	"github.com/personad/personad/server"
 	"github.com/personad/personad/store"
@@ -72,6 +73,18 @@ type Serve struct {
 	retainer *background // the retention loop; nil without -retain-bodies
 	notify   notifyFlags
 	notifier *notify.Notifier // nil without -notify-url
+
+	// ReconcileEvery is how often serve reconciles with Persona's REST API
+	// (0: never); ReconcileStale and ReconcileMaxAge pick the inquiries.
+	ReconcileEvery  time.Duration
+	ReconcileStale  time.Duration
+	ReconcileMaxAge time.Duration
+	// ReconcileFirstAfter is the wait for the first background run (0:
+	// firstReconcileAfter); no flag sets it, tests do.
+	ReconcileFirstAfter time.Duration
+	persona             personaFlags
+	reconciler          *reconcile.Reconciler // nil without a Persona API key
+	reconcileLoop       *background           // nil unless ReconcileEvery > 0
 }
 
 // NewServe returns a Serve that writes logs to stderr.
@@ -107,6 +120,10 @@ func (s *Serve) ParseFlags(args []string) error {
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "least severe log lines written: debug, info (one line per stored delivery), warn or error")
 	s.notify.register(fs)
+	s.persona.register(fs)
+	every := fs.String("reconcile-every", "", "reconcile with Persona's REST API this often (default 15m once a Persona API key is configured; 0: only when asked, POST /v1/reconcile)")
+	fs.DurationVar(&s.ReconcileStale, "reconcile-stale", reconcile.DefaultStale, "reconcile the undecided inquiries with no event for longer than this")
+	fs.DurationVar(&s.ReconcileMaxAge, "reconcile-max-age", reconcile.DefaultMaxAge, "and not those quiet for longer than this")
 	minFree := fs.String("min-free", "64MiB", "/healthz answers 503 when the database's file system has less free space than this (B, KiB, MiB, GiB; 0: no check)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -154,6 +171,12 @@ func (s *Serve) ParseFlags(args []string) error {
 		return err
 	}
 	if err := s.notify.check(s.Getenv); err != nil {
+		return err
+	}
+	if err := s.persona.load(s.Getenv, false); err != nil {
+		return err
+	}
+	if err := s.parseReconcile(*every); err != nil {
 		return err
 	}
 	if s.Pprof && s.apiToken == "" {
@@ -315,11 +338,19 @@ func (s *Serve) Start() error {
 		w.WriteHeader(http.StatusNotFound)
 		io.WriteString(w, `{"error":{"code":"not_found","message":"webhooks are posted to `+server.WebhookPath+`"}}`+"\n")
 	})
-	api := server.NewAPIHandler(server.APIConfig{Engine: eng, Keys: s.keys, Logger: s.logger, Metrics: metrics, Profiling: s.Pprof,
+	apiCfg := server.APIConfig{Engine: eng, Keys: s.keys, Logger: s.logger, Metrics: metrics, Profiling: s.Pprof,
 		AuditHead: func(ctx context.Context) (int64, [32]byte, error) {
 			h, err := db.Head(ctx)
 			return h.Seq, h.Chain, err
-		}, Health: db.Health, StreamHeartbeat: s.StreamHeartbeat})
+		}, Health: db.Health, StreamHeartbeat: s.StreamHeartbeat}
+	if s.reconciler, err = s.startReconciler(eng, metrics); err != nil {
+		db.Close()
+		return err
+	}
+	if s.reconciler != nil {
+		apiCfg.Reconcile = s.reconciler.Run
+	}
+	api := server.NewAPIHandler(apiCfg)
 
 	if s.webLn, err = net.Listen("tcp", s.Listen); err != nil {
 		db.Close()
@@ -362,9 +393,17 @@ func (s *Serve) Start() error {
 	}
 	s.logger.Info("personad serving", "version", Version(), "db", s.DBPath, "webhooks", s.webLn.Addr().String(),
 		"api", s.apiLn.Addr().String(), "synchronous", s.Synchronous, "auto_decide", s.AutoDecide,
-		"secrets", len(s.secrets), "api_token", s.apiToken != "", "retain_bodies", s.RetainBodies)
+		"secrets", len(s.secrets), "api_token", s.apiToken != "", "retain_bodies", s.RetainBodies,
+		"reconcile", s.reconcileState())
 	if s.RetainBodies > 0 {
 		s.retainer = goBackground(func(ctx context.Context) { retainLoop(ctx, db, s.RetainBodies, s.logger) })
+	}
+	if s.reconciler != nil && s.ReconcileEvery > 0 {
+		first := s.ReconcileFirstAfter
+		if first <= 0 {
+			first = min(s.ReconcileEvery, firstReconcileAfter)
+		}
+		s.reconcileLoop = goBackground(func(ctx context.Context) { reconcileLoop(ctx, s.reconciler, first, s.ReconcileEvery) })
 	}
 	return nil
 }
@@ -383,6 +422,7 @@ func (s *Serve) APIAddr() string { return s.apiLn.Addr().String() }
 // committed, and Persona retries what was not.
 func (s *Serve) Close(ctx context.Context) error {
 	s.retainer.cancel() // a retention pass ends after its current chunk
+	s.reconcileLoop.cancel()
 	if s.stopping != nil {
 		s.stopping() // long polls answer now, not when Shutdown gets to them
 	}
@@ -427,6 +467,7 @@ func (s *Serve) Close(ctx context.Context) error {
 			"listeners", cut, "handlers_running", s.inflight.Load())
 	}
 	s.retainer.wait()
+	s.reconcileLoop.wait()
 	if s.db != nil {
 		err := s.db.Close()
 		if errors.Is(err, store.ErrForgetPending) {
