@@ -369,8 +369,11 @@ func TestReconcileKeepsToTheRateLimit(t *testing.T) {
 	if got := fake.RateLimited(); got != 0 {
 		t.Errorf("the fake refused %d requests past its limit", got)
 	}
-	if got := fake.MaxInWindow(time.Second); got > 21 {
-		t.Errorf("%d requests within one second, want at most 21 at 20/s", got)
+	// 20/s allows 21 in a closed second; a send delayed by the scheduler
+	// (the race detector, a busy machine) may land one or two beside the
+	// next. Without the limit this load sends about 80 in a second.
+	if got := fake.MaxInWindow(time.Second); got > 24 {
+		t.Errorf("%d requests within one second, want at most 24 at 20/s", got)
 	}
 }
 
