@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/internal/persona"
 	"github.com/personad/personad/internal/persona/personatest"
 	"github.com/personad/personad/internal/reconcile"

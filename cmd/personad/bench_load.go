@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
+	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/server"
 )
 

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/server"
 )
 

@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/server"
 )
 

@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
 	"github.com/personad/personad/engine"
 	"github.com/personad/personad/engine/storetest"
+	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/server"
 	"github.com/personad/personad/store"
 )

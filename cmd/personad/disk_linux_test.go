@@ -16,7 +16,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
+	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/server"
 	"github.com/personad/personad/store"
 )

@@ -19,7 +19,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
+	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/notify"
 	"github.com/personad/personad/store"
 )

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
+	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/server"
 )
 

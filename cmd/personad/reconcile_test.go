@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/internal/persona/personatest"
 	"github.com/personad/personad/internal/reconcile"
 	"github.com/personad/personad/store"

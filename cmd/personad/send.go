@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
+	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/server"
 )
 

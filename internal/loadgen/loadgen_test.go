@@ -12,8 +12,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/internal/loadgen"
 )
 
 var update = flag.Bool("update", false, "copy the fixtures of testdata/events into templates/")
@@ -26,7 +26,7 @@ func TestTemplatesMatchFixtures(t *testing.T) {
 		t.Fatalf("no templates: %v", err)
 	}
 	for _, name := range names {
-		fixture := filepath.Join("..", "..", "..", "..", "testdata", "events", filepath.Base(name))
+		fixture := filepath.Join("..", "..", "testdata", "events", filepath.Base(name))
 		want, err := os.ReadFile(fixture)
 		if err != nil {
 			t.Fatal(err)
@@ -42,7 +42,7 @@ func TestTemplatesMatchFixtures(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from %s; run go test ./cmd/personad/internal/loadgen -update", name, fixture)
+			t.Errorf("%s differs from %s; run go test ./internal/loadgen -update", name, fixture)
 		}
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/personad/personad/cmd/personad/internal/loadgen"
+	"github.com/personad/personad/internal/loadgen"
 )
 
 // TestExample: every example's history ends with its event at End, in
