@@ -492,14 +492,15 @@ func logRecords(t *testing.T, logs string) []map[string]any {
 }
 
 // TestLogLevel: -log-level chooses the least severe lines written; each
-// stored delivery is an info line, each refused one a warning.
+// stored delivery is a debug line (none by default), each refused one a
+// warning.
 func TestLogLevel(t *testing.T) {
 	tests := []struct {
 		level                string
 		wantStored, wantWarn bool
 	}{
 		{"debug", true, true},
-		{"info", true, true},
+		{"info", false, true},
 		{"warn", false, true},
 		{"error", false, false},
 	}

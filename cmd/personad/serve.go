@@ -118,7 +118,7 @@ func (s *Serve) ParseFlags(args []string) error {
 	fs.BoolVar(&s.Pprof, "pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the API listener (behind the API token)")
 	fs.IntVar(&s.MaxConns, "max-conns", 1024, "most connections the webhook listener holds at once; more wait to be accepted")
 	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "least severe log lines written: debug, info (one line per stored delivery), warn or error")
+	logLevel := fs.String("log-level", "info", "least severe log lines written: debug (adds one line per stored delivery), info, warn or error")
 	s.notify.register(fs)
 	s.persona.register(fs)
 	every := fs.String("reconcile-every", "", "reconcile with Persona's REST API this often (default 15m once a Persona API key is configured; 0: only when asked, POST /v1/reconcile)")
