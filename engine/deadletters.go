@@ -65,7 +65,7 @@ func (e *Engine) Replay(ctx context.Context, seq int64, at time.Time) (Result, e
 	if err != nil {
 		return Result{Outcome: OutcomeDeadLetter}, fmt.Errorf("dead letter %d still does not parse: %w", seq, err)
 	}
-	d := Delivery{Body: dl.Body, ReceivedAt: dl.ReceivedAt}
+	d := Delivery{Body: dl.Body, ReceivedAt: dl.ReceivedAt, Source: SourceWebhook}
 	res, err := e.ingestEvent(ctx, ev, d, func(tx Tx) error { return tx.MarkDeadLetterReplayed(seq, at, ev.ID) })
 	if errors.Is(err, ErrAlreadyReplayed) {
 		// Replayed by another caller since it was read above.

@@ -45,7 +45,8 @@ type Delivery struct {
 }
 
 // source returns d's Source, SourceWebhook for "". Errors: one matching
-// ErrInvalid for any other value (a caller's mistake).
+// ErrInvalid for any other value (a caller's mistake). Ingest checks it
+// once; what it hands on carries the value returned.
 func (d Delivery) source() (string, error) {
 	switch d.Source {
 	case "", SourceWebhook:
@@ -93,9 +94,11 @@ type Result struct {
 // retry; an error matching ErrInvalid, with nothing stored, when
 // d.Source is not one of the Source constants.
 func (e *Engine) Ingest(ctx context.Context, d Delivery) (Result, error) {
-	if _, err := d.source(); err != nil {
+	src, err := d.source()
+	if err != nil {
 		return Result{}, err
 	}
+	d.Source = src
 	ev, err := Parse(d.Body)
 	if err != nil {
 		dl := &DeadLetter{ReceivedAt: d.ReceivedAt, Body: d.Body, SHA256: sha256.Sum256(d.Body), Reason: err.Error(), Deliveries: 1}
@@ -205,15 +208,11 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 		return e.keepConflict(tx, ev, d, sum, red, res, also)
 	}
 	res.Redaction = ev.SubjectRedacted
-	source, err := d.source()
-	if err != nil {
-		return err
-	}
 	rec := &Record{
 		EventID: ev.ID, Name: ev.Name, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID,
 		RelatedInquiryID: ev.RelatedInquiryID, CreatedAt: ev.CreatedAt, ReceivedAt: d.ReceivedAt,
 		AttemptsMade: d.AttemptsMade, Deliveries: 1, Body: d.Body, SHA256: sum, Outcome: OutcomeUnknown,
-		Parts: ev.Parts, Source: source,
+		Parts: ev.Parts, Source: d.Source,
 	}
 	rose, mode, err := e.learn(tx, ev, d.ReceivedAt, also)
 	if err != nil {
