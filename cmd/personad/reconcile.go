@@ -128,7 +128,8 @@ func (c *reconcileCommand) local(ctx context.Context) (reconcile.Report, error) 
 		return reconcile.Report{}, err
 	}
 	rep, err := rec.Run(ctx, c.opts)
-	if err != nil && !errors.Is(err, ctx.Err()) {
+	if err != nil && ctx.Err() == nil {
+		// What the run did before it failed (not when interrupted).
 		if perr := printReport(c.stdout, rep, c.asJSON); perr != nil {
 			return rep, perr
 		}
