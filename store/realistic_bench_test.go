@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/personad/personad/engine"
 	"github.com/personad/personad/internal/loadgen"
 	"github.com/personad/personad/store"
 )
@@ -52,26 +50,10 @@ func BenchmarkIngestRealistic(b *testing.B) {
 			)
 			opts := store.Options{OnBatch: func(n int) { batches.Add(1); events.Add(int64(n)) }}
 			for b.Loop() {
-				b.StopTimer()
-				path := filepath.Join(b.TempDir(), "personad.db")
-				db, err := store.Open(path, opts)
-				if err != nil {
-					b.Fatal(err)
-				}
-				before := wchar()
-				b.StartTimer()
-				elapsed += ingestAll(b, engine.New(db, engine.Policy{}), order.bodies, 64)
-				b.StopTimer()
-				written += wchar() - before
-				if err := db.Close(); err != nil {
-					b.Fatal(err)
-				}
-				fi, err := os.Stat(path)
-				if err != nil {
-					b.Fatal(err)
-				}
-				diskBytes = fi.Size()
-				b.StartTimer()
+				run := ingestIntoNew(b, opts, order.bodies, 64)
+				elapsed += run.elapsed
+				written += run.written
+				diskBytes = run.diskBytes
 			}
 			n := float64(b.N * len(order.bodies))
 			b.ReportMetric(n/elapsed.Seconds(), "events/s")
