@@ -22,12 +22,17 @@ import (
 func BenchmarkWebhookLogLevel(b *testing.B) {
 	for _, level := range []slog.Level{slog.LevelDebug, slog.LevelInfo} {
 		b.Run("level="+level.String(), func(b *testing.B) {
-			eng := engine.New(engine.NewMemoryStore(), engine.Policy{})
-			h, err := server.NewWebhookHandler(server.WebhookConfig{Engine: eng, Secrets: [][]byte{secretA}, MaxBody: 64 << 10,
-				Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level}))})
-			if err != nil {
-				b.Fatal(err)
+			// A new handler on an empty store, so that every body is new.
+			newHandler := func() http.Handler {
+				h, err := server.NewWebhookHandler(server.WebhookConfig{Engine: engine.New(engine.NewMemoryStore(), engine.Policy{}),
+					Secrets: [][]byte{secretA}, MaxBody: 64 << 10,
+					Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level}))})
+				if err != nil {
+					b.Fatal(err)
+				}
+				return h
 			}
+			h := newHandler()
 			at := time.Date(2024, 3, 15, 18, 30, 0, 0, time.UTC)
 			bodies := make([][]byte, 0, 4096)
 			for i := range cap(bodies) {
@@ -37,10 +42,7 @@ func BenchmarkWebhookLogLevel(b *testing.B) {
 			for b.Loop() {
 				if i == len(bodies) {
 					b.StopTimer()
-					eng = engine.New(engine.NewMemoryStore(), engine.Policy{})
-					h, _ = server.NewWebhookHandler(server.WebhookConfig{Engine: eng, Secrets: [][]byte{secretA}, MaxBody: 64 << 10,
-						Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: level}))})
-					i = 0
+					h, i = newHandler(), 0
 					b.StartTimer()
 				}
 				body := bodies[i]
