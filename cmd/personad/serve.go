@@ -121,7 +121,7 @@ func (s *Serve) ParseFlags(args []string) error {
 	logLevel := fs.String("log-level", "info", "least severe log lines written: debug (adds one line per stored delivery), info, warn or error")
 	s.notify.register(fs)
 	s.persona.register(fs)
-	every := fs.String("reconcile-every", "", "reconcile with Persona's REST API this often (default 15m once a Persona API key is configured; 0: only when asked, POST /v1/reconcile)")
+	every := fs.String("reconcile-every", "", "reconcile with Persona's REST API this often, at least 1m (default 15m once a Persona API key is configured; 0: only when asked, POST /v1/reconcile)")
 	fs.DurationVar(&s.ReconcileStale, "reconcile-stale", reconcile.DefaultStale, "reconcile the undecided inquiries with no event for longer than this")
 	fs.DurationVar(&s.ReconcileMaxAge, "reconcile-max-age", reconcile.DefaultMaxAge, "and not those quiet for longer than this")
 	minFree := fs.String("min-free", "64MiB", "/healthz answers 503 when the database's file system has less free space than this (B, KiB, MiB, GiB; 0: no check)")
