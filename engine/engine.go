@@ -228,6 +228,7 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 			return fmt.Errorf("engine: scrubbed body of %s no longer parses: %w", rec.EventID, err)
 		}
 	}
+	rec.Event = ev
 	if !ev.IsInquiry() {
 		res.Outcome = OutcomeUnknown
 		return tx.AppendEvent(rec)
@@ -476,7 +477,7 @@ func Refold(tx Tx, id string, p Policy) (*Change, error) {
 	if err != nil || before == nil {
 		return nil, err
 	}
-	events, err := parseRecords(tx.InquiryEvents(id))
+	events, err := history(tx, id)
 	if err != nil || len(events) == 0 {
 		return nil, err
 	}
@@ -498,7 +499,7 @@ func sameProjection(a, b *Inquiry) bool {
 
 // refold folds an inquiry's whole stored log with ev.
 func (e *Engine) refold(tx Tx, id string, ev *Event) (*Inquiry, Step, error) {
-	events, err := e.history(tx.InquiryEvents(id))
+	events, err := history(tx, id)
 	if err != nil {
 		return nil, Step{}, err
 	}
@@ -547,16 +548,25 @@ func (e *Engine) fold(tx Tx, before *Inquiry, ev *Event) (*Inquiry, Step, error)
 	return e.refold(tx, ev.ObjectID, ev)
 }
 
-// history parses stored records back into events.
-func (e *Engine) history(recs []Record, err error) ([]*Event, error) {
-	return parseRecords(recs, err)
+// history returns the parsed events of an inquiry's stored log: from the
+// store's cache when tx is a HistoryTx, parsed from InquiryEvents
+// otherwise.
+func history(tx Tx, id string) ([]*Event, error) {
+	if h, ok := tx.(HistoryTx); ok {
+		return h.InquiryHistory(id)
+	}
+	recs, err := tx.InquiryEvents(id)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecords(recs)
 }
 
 // FoldRecords folds an inquiry's stored records with p, as the engine
 // does: each body parsed, each record's Conflicted noted. Errors: one
 // naming a stored event that no longer parses.
 func FoldRecords(inquiryID string, recs []Record, p Policy) (*Inquiry, []Step, error) {
-	events, err := parseRecords(recs, nil)
+	events, err := ParseRecords(recs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -564,11 +574,10 @@ func FoldRecords(inquiryID string, recs []Record, p Policy) (*Inquiry, []Step, e
 	return inq, steps, nil
 }
 
-// parseRecords parses stored records back into events.
-func parseRecords(recs []Record, err error) ([]*Event, error) {
-	if err != nil {
-		return nil, err
-	}
+// ParseRecords parses stored records back into events, each with its
+// record's Conflicted, as a re-fold does. Errors: one naming a stored
+// event that no longer parses.
+func ParseRecords(recs []Record) ([]*Event, error) {
 	events := make([]*Event, 0, len(recs)+1)
 	for i := range recs {
 		ev, err := Parse(recs[i].Body)
@@ -673,7 +682,7 @@ func (e *Engine) History(ctx context.Context, id string) ([]Entry, error) {
 	if len(recs) == 0 {
 		return nil, fmt.Errorf("inquiry %s: %w", quoteShort(id), ErrNotFound)
 	}
-	events, err := e.history(recs, nil)
+	events, err := ParseRecords(recs)
 	if err != nil {
 		return nil, err
 	}

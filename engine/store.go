@@ -179,6 +179,24 @@ type Record struct {
 	// A later delivery by the other path does not change it. It is not
 	// part of the hash chain, which covers what Persona sent.
 	Source string
+	// Event is Body parsed, as the engine folded it, when the engine
+	// appends the record: a store that implements HistoryTx may keep it
+	// so that a re-fold parses nothing. It is never stored, and records
+	// a store returns leave it nil.
+	Event *Event
+}
+
+// HistoryTx is a Tx that can return an inquiry's stored log already
+// parsed. The engine re-folds through it when the Tx implements it, and
+// through InquiryEvents and Parse otherwise.
+type HistoryTx interface {
+	Tx
+	// InquiryHistory returns the events of every stored record of the
+	// inquiry, in seq order, as ParseRecords parses InquiryEvents'
+	// records: the body as stored now (scrubbed, once it was), Conflicted
+	// as the store says. The slice is the caller's; the events may be
+	// shared, and nobody may modify them.
+	InquiryHistory(inquiryID string) ([]*Event, error)
 }
 
 // Redelivery is what RecordDelivery found under an event id.

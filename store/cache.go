@@ -1,6 +1,10 @@
 package store
 
-import "github.com/personad/personad/engine"
+import (
+	"slices"
+
+	"github.com/personad/personad/engine"
+)
 
 // maxCachedProjections bounds the writer's projection cache (~0.5 KB each,
 // about twice that in the heap). A miss costs one indexed SELECT and a
@@ -25,14 +29,103 @@ type projections struct {
 	links     map[engine.Link]struct{} // stored links
 	fnLinks   []engine.Link            // links the running fn inserted
 	forgotten *idFilter
+
+	// hist holds inquiries' stored logs parsed (InquiryHistory), in seq
+	// order, each as ParseRecords parses it; histEvents counts the events
+	// it holds. An entry is started by a miss, or by the first event of
+	// an inquiry with no projection, and grows with AppendEvent. Any
+	// rewrite of stored bodies empties it (bodiesRewritten), a kept
+	// conflict drops its event's inquiry, and the running fn's entries
+	// are dropped when it rolls back.
+	hist       map[string][]*engine.Event
+	histEvents int
+	fnHist     []string // inquiries whose entry the running fn started or grew
+	histMisses int64    // InquiryHistory calls that read and parsed the log
 }
+
+// maxCachedHistoryEvents bounds the parsed-history cache (an event is
+// ~0.6 KB in the heap, so ~20 MB); when it is full a tenth of its
+// inquiries are dropped.
+const maxCachedHistoryEvents = 32_768
 
 // maxCachedLinks bounds the known-links cache (~100 bytes each); when it
 // is full it starts again empty.
 const maxCachedLinks = 100_000
 
 func newProjections() *projections {
-	return &projections{m: make(map[string]*engine.Inquiry), version: -1, links: make(map[engine.Link]struct{})}
+	return &projections{m: make(map[string]*engine.Inquiry), version: -1, links: make(map[engine.Link]struct{}),
+		hist: make(map[string][]*engine.Event)}
+}
+
+// history returns a new slice of the cached events of id's log, with room
+// for one more; ok is false on a miss.
+func (p *projections) history(id string) (events []*engine.Event, ok bool) {
+	h, ok := p.hist[id]
+	if !ok {
+		return nil, false
+	}
+	events = make([]*engine.Event, len(h), len(h)+1)
+	copy(events, h)
+	return events, true
+}
+
+// historyLoaded caches id's log as the database holds it now.
+func (p *projections) historyLoaded(id string, events []*engine.Event) {
+	p.dropHistory(id)
+	for p.histEvents+len(events) > maxCachedHistoryEvents && len(p.hist) > 0 {
+		p.evictHistories()
+	}
+	if len(events) > maxCachedHistoryEvents {
+		return
+	}
+	p.hist[id] = slices.Clone(events)
+	p.histEvents += len(events)
+	p.fnHist = append(p.fnHist, id)
+}
+
+// appended notes that the running fn appended ev to id's log; isNew says
+// id had no stored event before. An entry that is not cached stays
+// uncached unless the log was empty, and one whose event the engine did
+// not hand over (ev nil) is dropped.
+func (p *projections) appended(id string, ev *engine.Event, isNew bool) {
+	h, ok := p.hist[id]
+	switch {
+	case ev == nil:
+		p.dropHistory(id)
+	case ok:
+		p.hist[id] = append(h, ev)
+		p.histEvents++
+		p.fnHist = append(p.fnHist, id)
+	case isNew:
+		p.historyLoaded(id, []*engine.Event{ev})
+	}
+}
+
+// dropHistory forgets id's cached log.
+func (p *projections) dropHistory(id string) {
+	if h, ok := p.hist[id]; ok {
+		p.histEvents -= len(h)
+		delete(p.hist, id)
+	}
+}
+
+// bodiesRewritten forgets every cached log: a stored body changed.
+func (p *projections) bodiesRewritten() {
+	clear(p.hist)
+	p.histEvents = 0
+}
+
+// evictHistories forgets a tenth of the cached logs (at least one), picked
+// by map iteration order.
+func (p *projections) evictHistories() {
+	n := max(1, len(p.hist)/10)
+	for id := range p.hist {
+		if n == 0 {
+			return
+		}
+		p.dropHistory(id)
+		n--
+	}
 }
 
 // get returns a copy of the cached projection; ok is false on a miss.
@@ -100,6 +193,7 @@ func (p *projections) linkStored(l engine.Link) {
 func (p *projections) startFn() {
 	p.fnWrites = p.fnWrites[:0]
 	p.fnLinks = p.fnLinks[:0]
+	p.fnHist = p.fnHist[:0]
 }
 
 // rollBackFn forgets what the rolled-back fn wrote.
@@ -110,8 +204,12 @@ func (p *projections) rollBackFn() {
 	for _, l := range p.fnLinks {
 		delete(p.links, l)
 	}
+	for _, id := range p.fnHist {
+		p.dropHistory(id)
+	}
 	p.fnWrites = p.fnWrites[:0]
 	p.fnLinks = p.fnLinks[:0]
+	p.fnHist = p.fnHist[:0]
 }
 
 // validate empties the cache unless the database is still at version.
@@ -132,4 +230,5 @@ func (p *projections) clear() {
 	clear(p.m)
 	clear(p.links)
 	p.forgotten = nil
+	p.bodiesRewritten()
 }

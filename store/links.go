@@ -254,7 +254,7 @@ func (t *tx) rewrite(query, update stmtID, what string, rewrite func([]byte) ([]
 		if _, err := t.stmt(update).Exec(blob(c.body), c.seq); err != nil {
 			return unavailable("replace body", err)
 		}
-		t.scrubbed = true
+		t.bodiesRewritten()
 	}
 	return nil
 }

@@ -177,7 +177,7 @@ func retainChunkOf(t *tx, table retainTable, before int64, c *retained) error {
 			return unavailable("retain: replace body", err)
 		}
 		c.scrubbed++
-		t.scrubbed = true
+		t.bodiesRewritten()
 	}
 	if last == mark {
 		return nil

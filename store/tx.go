@@ -259,6 +259,8 @@ func (t *tx) AppendConflict(c *engine.Conflict) (bool, error) {
 		return false, unavailable("append conflict", err)
 	}
 	c.Seq, err = res.LastInsertId()
+	// The stored event's record is Conflicted now.
+	t.cache.dropHistory(c.ObjectID)
 	return false, err
 }
 
@@ -280,6 +282,10 @@ func (t *tx) AppendEvent(rec *engine.Record) error {
 	}
 	t.head = ChainHead{Seq: seq, Chain: link}
 	rec.Seq = seq
+	if rec.ObjectType == "inquiry" {
+		stored, known := t.cache.stored(rec.ObjectID)
+		t.cache.appended(rec.ObjectID, rec.Event, known && !stored)
+	}
 	return nil
 }
 
@@ -297,6 +303,32 @@ func (t *tx) InquiryEvents(inquiryID string) ([]engine.Record, error) {
 		return nil, unavailable("read events", err)
 	}
 	return scanRecords(rows)
+}
+
+// InquiryHistory implements engine.HistoryTx: from the writer's cache
+// when it holds the inquiry's log, else read, parsed and cached.
+func (t *tx) InquiryHistory(inquiryID string) ([]*engine.Event, error) {
+	if events, ok := t.cache.history(inquiryID); ok {
+		return events, nil
+	}
+	t.cache.histMisses++
+	recs, err := t.InquiryEvents(inquiryID)
+	if err != nil {
+		return nil, err
+	}
+	events, err := engine.ParseRecords(recs)
+	if err != nil {
+		return nil, err
+	}
+	t.cache.historyLoaded(inquiryID, events)
+	return events, nil
+}
+
+// bodiesRewritten notes that the transaction rewrote stored bodies: the
+// WAL must lose the old ones, and no cached parse of them may be used.
+func (t *tx) bodiesRewritten() {
+	t.scrubbed = true
+	t.cache.bodiesRewritten()
 }
 
 // Inquiry implements engine.Tx.
