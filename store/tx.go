@@ -26,6 +26,7 @@ const (
 	sSaveInquiry
 	sInsertInquiry
 	sUpdateInquiry
+	sUpdateInquiryState
 	sSaveInquiryNoLookup
 	sAppendChange
 	sObjectBodies
@@ -105,6 +106,10 @@ var writerSQL = [numStmts]string{
 	sUpdateInquiry: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
 		anomalies = ?6, doc = ?7, reference_id = ?8, account_id = ?9, template_id = ?10,
 		created_at = ?11 WHERE id = ?1`,
+	// sUpdateInquiry without the lookup columns, whose indexes an UPDATE
+	// that sets them rewrites even when their values stay.
+	sUpdateInquiryState: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
+		anomalies = ?6, doc = ?7 WHERE id = ?1`,
 	sSaveInquiryNoLookup: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, decision = excluded.decision,
@@ -369,17 +374,21 @@ func (t *tx) SaveInquiry(inq *engine.Inquiry) error {
 	}
 	// The cache usually knows whether the row exists; a plain INSERT or
 	// UPDATE is cheaper than an upsert, which tries the insert first.
-	id := sSaveInquiry
-	if stored, known := t.cache.stored(inq.ID); known {
-		id = sInsertInquiry
-		if stored {
+	id, args := sSaveInquiry, []any{inq.ID, nullable(inq.Status), nullable(inq.Decision),
+		inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc),
+		nullString(inq.ReferenceID), nullString(inq.AccountID), nullString(inq.TemplateID),
+		inq.ListedAt(true).UnixMilli()}
+	if old, known := t.cache.m[inq.ID]; known {
+		switch {
+		case old == nil:
+			id = sInsertInquiry
+		case sameLookup(old, inq):
+			id, args = sUpdateInquiryState, args[:7]
+		default:
 			id = sUpdateInquiry
 		}
 	}
-	res, err := t.stmt(id).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
-		inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc),
-		nullString(inq.ReferenceID), nullString(inq.AccountID), nullString(inq.TemplateID),
-		inq.ListedAt(true).UnixMilli())
+	res, err := t.stmt(id).Exec(args...)
 	if err != nil {
 		return unavailable("save inquiry", err)
 	}
@@ -389,6 +398,12 @@ func (t *tx) SaveInquiry(inq *engine.Inquiry) error {
 	}
 	t.cache.saved(inq)
 	return nil
+}
+
+// sameLookup says whether a and b have the same lookup columns.
+func sameLookup(a, b *engine.Inquiry) bool {
+	return a.ReferenceID == b.ReferenceID && a.AccountID == b.AccountID && a.TemplateID == b.TemplateID &&
+		a.ListedAt(true).UnixMilli() == b.ListedAt(true).UnixMilli()
 }
 
 // AppendChange implements engine.Tx.
