@@ -33,10 +33,10 @@ type projections struct {
 	// hist holds inquiries' stored logs parsed (InquiryHistory), in seq
 	// order, each as ParseRecords parses it; histEvents counts the events
 	// it holds. An entry is started by a miss, or by the first event of
-	// an inquiry with no projection, and grows with AppendEvent. Any
-	// rewrite of stored bodies empties it (bodiesRewritten), a kept
-	// conflict drops its event's inquiry, and the running fn's entries
-	// are dropped when it rolls back.
+	// an inquiry with no projection, and grows with AppendEvent. A
+	// rewrite of an object's stored bodies drops its entry (Retain's
+	// empties the cache), a kept conflict drops its event's inquiry's,
+	// and the running fn's entries are dropped when it rolls back.
 	hist       map[string][]*engine.Event
 	histEvents int
 	fnHist     []string // inquiries whose entry the running fn started or grew

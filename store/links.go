@@ -186,6 +186,7 @@ func (t *tx) linked(owner string) ([]string, error) {
 // the batch commits, the writer checkpoints and truncates the WAL.
 func (t *tx) ReplaceBodies(ids []string, rewrite func([]byte) ([]byte, error)) error {
 	for _, id := range ids {
+		t.cache.dropHistory(id) // an inquiry's log is its events'
 		if err := t.rewrite(sObjectBodies, sSetBody, "event", rewrite, id); err != nil {
 			return err
 		}
@@ -254,7 +255,7 @@ func (t *tx) rewrite(query, update stmtID, what string, rewrite func([]byte) ([]
 		if _, err := t.stmt(update).Exec(blob(c.body), c.seq); err != nil {
 			return unavailable("replace body", err)
 		}
-		t.bodiesRewritten()
+		t.scrubbed = true
 	}
 	return nil
 }

@@ -329,8 +329,9 @@ func (t *tx) InquiryHistory(inquiryID string) ([]*engine.Event, error) {
 	return events, nil
 }
 
-// bodiesRewritten notes that the transaction rewrote stored bodies: the
-// WAL must lose the old ones, and no cached parse of them may be used.
+// bodiesRewritten notes that the transaction rewrote stored bodies of any
+// objects: the WAL must lose the old ones, and no cached parse of them may
+// be used.
 func (t *tx) bodiesRewritten() {
 	t.scrubbed = true
 	t.cache.bodiesRewritten()
