@@ -128,16 +128,16 @@ func extract(root, commit, dir string) error {
 		return err
 	}
 	untar.Stdin = pipe
-	var stderr bytes.Buffer
-	archive.Stderr, untar.Stderr = &stderr, &stderr
+	var archiveErr, untarErr bytes.Buffer // each written by its own process's copier
+	archive.Stderr, untar.Stderr = &archiveErr, &untarErr
 	if err := untar.Start(); err != nil {
 		return err
 	}
 	if err := archive.Run(); err != nil {
-		return fmt.Errorf("git archive %s: %w: %s", commit, err, stderr.String())
+		return fmt.Errorf("git archive %s: %w: %s", commit, err, archiveErr.String())
 	}
 	if err := untar.Wait(); err != nil {
-		return fmt.Errorf("untar %s: %w: %s", commit, err, stderr.String())
+		return fmt.Errorf("untar %s: %w: %s", commit, err, untarErr.String())
 	}
 	return nil
 }
