@@ -9,7 +9,7 @@
 // It builds the package's test binary from the working tree (new) and from
 // -old (extracted with git archive into a temporary directory), then runs
 // them -runs times each, alternating which goes first, with -benchtime
-// and one -count per run. Benchmarks the old code lacks show only new
+// and one -count per run, with -benchmem. Benchmarks the old code lacks show only new
 // figures.
 package main
 
@@ -152,7 +152,7 @@ func build(b binary) error {
 }
 
 func runBench(b binary, bench, benchtime string) ([]byte, error) {
-	cmd := exec.Command(b.path, "-test.run", "^$", "-test.bench", bench, "-test.benchtime", benchtime, "-test.count", "1")
+	cmd := exec.Command(b.path, "-test.run", "^$", "-test.bench", bench, "-test.benchtime", benchtime, "-test.count", "1", "-test.benchmem")
 	cmd.Dir = b.dir
 	out, err := cmd.CombinedOutput()
 	if err != nil {
