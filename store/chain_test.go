@@ -260,8 +260,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			words: []string{"#1 to #2"}},
 		{name: "reordered rows", tamper: execSQL(`UPDATE events SET seq = -1 WHERE seq = 3;
 			UPDATE events SET seq = 3 WHERE seq = 9; UPDATE events SET seq = 9 WHERE seq = -1`), brokenSeq: 3, words: []string{"#3"}},
-		{name: "hand-made row", tamper: execSQL(`INSERT INTO events (seq, event_id, name, object_type, object_id, created_at, received_at,
-			attempts_made, deliveries, outcome, sha256, body) SELECT 13, 'evt_forged', 'account.created', 'account', 'act_forged',
+		{name: "hand-made row", tamper: execSQL(`INSERT INTO events (seq, event_key, event_id, name, object_type, object_id, created_at, received_at,
+			attempts_made, deliveries, outcome, sha256, body) SELECT 13, 13, 'evt_forged', 'account.created', 'account', 'act_forged',
 			created_at, received_at, 1, 1, 'unknown', sha256, body FROM events WHERE seq = 12`), brokenSeq: 13, words: []string{"no chain link"}},
 		{name: "rewritten link", tamper: execSQL(`UPDATE events SET chain = zeroblob(32) WHERE seq = 12`), brokenSeq: 12},
 		{name: "cut short, anchored", tamper: execSQL(`DELETE FROM events WHERE seq = 12`), anchor: &head, brokenSeq: 12,

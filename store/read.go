@@ -34,7 +34,7 @@ func (db *DB) Events(ctx context.Context, inquiryID string) ([]engine.Record, er
 	if err != nil {
 		return nil, unavailable("read events", err)
 	}
-	return scanRecords(rows)
+	return scanRecords(rows, false)
 }
 
 // RelatedEvents implements engine.Reader: the events about other objects
@@ -44,7 +44,7 @@ func (db *DB) RelatedEvents(ctx context.Context, inquiryID string) ([]engine.Rec
 	if err != nil {
 		return nil, unavailable("read events", err)
 	}
-	return scanRecords(rows)
+	return scanRecords(rows, false)
 }
 
 // Inquiries implements engine.Reader: newest updated first, or, by
@@ -245,6 +245,9 @@ func (db *DB) Conflicts(ctx context.Context, limit int) ([]engine.Conflict, erro
 		}
 		c.ReceivedAt = fromMillis(at)
 		copy(c.SHA256[:], sum)
+		if c.Body, err = decodeBody(c.Body); err != nil {
+			return nil, fmt.Errorf("%w (conflict #%d)", err, c.Seq)
+		}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
