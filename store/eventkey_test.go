@@ -83,3 +83,29 @@ func TestEventKeyCollision(t *testing.T) {
 		t.Errorf("changing an event_key: %v, want append-only", err)
 	}
 }
+
+// TestEventQueriesUseIndexes pins which index each query that finds
+// events uses, so that a change to the schema or to a query cannot turn
+// a lookup into a scan of the log unnoticed.
+func TestEventQueriesUseIndexes(t *testing.T) {
+	db := openTemp(t, store.Options{})
+	want := map[string]string{
+		"dedup lookup":          "SEARCH events USING INDEX events_by_key (event_key=?)",
+		"an inquiry's events":   "SEARCH events USING INDEX events_by_object (object_id=? AND object_type=?)",
+		"related events":        "SEARCH events USING INDEX events_by_related_inquiry (related_inquiry_id=?)",
+		"an object's bodies":    "SEARCH events USING INDEX events_by_object (object_id=?)",
+		"an inquiry's parts":    "SEARCH events USING INDEX events_by_object (object_id=?)",
+		"an event's body":       "SEARCH events USING INTEGER PRIMARY KEY (rowid=?)",
+		"rebuild's bodies":      "SCAN events USING INDEX events_by_object",
+		"an object's conflicts": "MULTI-INDEX OR",
+	}
+	for name, q := range store.EventQueries {
+		plan, err := store.QueryPlan(db, q.SQL, q.Args...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if w, ok := want[name]; !ok || !strings.HasPrefix(plan, w) {
+			t.Errorf("%s: plan\n%s\nwant it to start %q", name, plan, w)
+		}
+	}
+}

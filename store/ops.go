@@ -120,11 +120,15 @@ func foldAll(q *sql.Tx, p engine.Policy, raw bool, rep *RebuildReport, visit fun
 	return err
 }
 
+// inquiryBodiesSQL reads the bodies of every inquiry event, inquiry by
+// inquiry: events_by_object, seq sorted per inquiry.
+const inquiryBodiesSQL = `SELECT object_id, seq, ` + conflictedColumn + `, body FROM events
+	WHERE object_type = 'inquiry' ORDER BY object_id, seq`
+
 // readInquiryEvents streams the bodies of every inquiry event, inquiry by
 // inquiry, into jobs.
 func readInquiryEvents(q *sql.Tx, jobs chan<- *foldJob, rep *RebuildReport) error {
-	rows, err := q.Query(`SELECT object_id, seq, ` + conflictedColumn + `, body FROM events
-		WHERE object_type = 'inquiry' ORDER BY object_id, seq`) // events_by_object, seq sorted per inquiry
+	rows, err := q.Query(inquiryBodiesSQL)
 	if err != nil {
 		return unavailable("rebuild: read events", err)
 	}

@@ -37,10 +37,13 @@ func (db *DB) Events(ctx context.Context, inquiryID string) ([]engine.Record, er
 	return scanRecords(rows, false)
 }
 
+// relatedEventsSQL is RelatedEvents' query (events_by_related_inquiry).
+const relatedEventsSQL = `SELECT ` + recordColumns + ` FROM events WHERE related_inquiry_id = ? ORDER BY seq`
+
 // RelatedEvents implements engine.Reader: the events about other objects
 // that belong to an inquiry, in log order. Errors: engine.ErrUnavailable.
 func (db *DB) RelatedEvents(ctx context.Context, inquiryID string) ([]engine.Record, error) {
-	rows, err := db.query(ctx, `SELECT `+recordColumns+` FROM events WHERE related_inquiry_id = ? ORDER BY seq`, inquiryID)
+	rows, err := db.query(ctx, relatedEventsSQL, inquiryID)
 	if err != nil {
 		return nil, unavailable("read events", err)
 	}
