@@ -27,6 +27,8 @@ const (
 	sSaveInquiry
 	sInsertInquiry
 	sUpdateInquiry
+	sUpdateInquiryByUpdate
+	sUpdateInquiryDoc
 	sSaveInquiryNoLookup
 	sAppendChange
 	sObjectBodies
@@ -108,6 +110,12 @@ var writerSQL = [numStmts]string{
 	sUpdateInquiry: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
 		anomalies = ?6, doc = ?7, reference_id = ?8, account_id = ?9, template_id = ?10,
 		created_at = ?11 WHERE id = ?1`,
+	// The UPDATEs of a projection whose reference, account, template and
+	// created-at, or those and its status, decision and updated-at, are
+	// what is stored (see inquiryUpdate).
+	sUpdateInquiryByUpdate: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
+		anomalies = ?6, doc = ?7 WHERE id = ?1`,
+	sUpdateInquiryDoc: `UPDATE inquiries SET redacted = ?2, anomalies = ?3, doc = ?4 WHERE id = ?1`,
 	sSaveInquiryNoLookup: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, decision = excluded.decision,
@@ -365,13 +373,22 @@ func (t *tx) SaveInquiry(inq *engine.Inquiry) error {
 	if stored, known := t.cache.stored(inq.ID); known {
 		id = sInsertInquiry
 		if stored {
-			id = sUpdateInquiry
+			id = t.inquiryUpdate(inq)
 		}
 	}
-	res, err := t.stmt(id).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
-		inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc),
-		nullString(inq.ReferenceID), nullString(inq.AccountID), nullString(inq.TemplateID),
-		inq.ListedAt(true).UnixMilli())
+	var res sql.Result
+	switch id {
+	case sUpdateInquiryDoc:
+		res, err = t.stmt(id).Exec(inq.ID, inq.Redacted, len(inq.Anomalies), string(doc))
+	case sUpdateInquiryByUpdate:
+		res, err = t.stmt(id).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
+			inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc))
+	default:
+		res, err = t.stmt(id).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
+			inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc),
+			nullString(inq.ReferenceID), nullString(inq.AccountID), nullString(inq.TemplateID),
+			inq.ListedAt(true).UnixMilli())
+	}
 	if err != nil {
 		return unavailable("save inquiry", err)
 	}
