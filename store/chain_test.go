@@ -253,6 +253,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			return &h
 		}()},
 		{name: "flipped byte of a body hash", tamper: flipHashByte(7), brokenSeq: 7, words: []string{"#7"}},
+		{name: "event_key not the id's hash", tamper: execSQL(`UPDATE events SET event_key = event_key + 1 WHERE seq = 4`),
+			brokenSeq: 4, words: []string{"event_key"}},
 		{name: "changed receipt time", tamper: execSQL(`UPDATE events SET received_at = received_at + 1 WHERE seq = 2`), brokenSeq: 2},
 		{name: "deleted middle row", tamper: execSQL(`DELETE FROM events WHERE seq = 6`), brokenSeq: 6, mismatched: g.inquiryID(1),
 			words: []string{"#6", "missing", g.inquiryID(1)}},
