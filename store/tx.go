@@ -110,9 +110,9 @@ var writerSQL = [numStmts]string{
 	sUpdateInquiry: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
 		anomalies = ?6, doc = ?7, reference_id = ?8, account_id = ?9, template_id = ?10,
 		created_at = ?11 WHERE id = ?1`,
-	// The UPDATEs of a projection whose reference, account, template and
-	// created-at, or those and its status, decision and updated-at, are
-	// what is stored (see inquiryUpdate).
+	// sUpdateInquiryByUpdate leaves the columns of the listings by
+	// reference, account and template alone, sUpdateInquiryDoc every
+	// listing column: inquiryUpdate picks the one a projection needs.
 	sUpdateInquiryByUpdate: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
 		anomalies = ?6, doc = ?7 WHERE id = ?1`,
 	sUpdateInquiryDoc: `UPDATE inquiries SET redacted = ?2, anomalies = ?3, doc = ?4 WHERE id = ?1`,
