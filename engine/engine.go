@@ -42,6 +42,9 @@ type Delivery struct {
 	AttemptsMade int       // Persona-Webhook-Attempts-Made, 0 when absent
 	// Source is SourceWebhook or SourceAPI; "" means SourceWebhook.
 	Source string
+	// encodedBody is Body in the store's form, when the store is a
+	// BodyEncoder: ingestEvent fills it in.
+	encodedBody []byte
 }
 
 // source returns d's Source, SourceWebhook for "". Errors: one matching
@@ -130,6 +133,9 @@ func (e *Engine) ingestEvent(ctx context.Context, ev *Event, d Delivery, then fu
 	// Hash outside the store's unit of work: a group-committing store runs
 	// units one after the other, so whatever they do is serial.
 	sum := sha256.Sum256(d.Body)
+	if enc, ok := e.store.(BodyEncoder); ok {
+		d.encodedBody = enc.EncodeBody(d.Body)
+	}
 	var (
 		res  Result
 		also []Change // of other inquiries, which a redaction re-folded
@@ -211,8 +217,8 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 	rec := &Record{
 		EventID: ev.ID, Name: ev.Name, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID,
 		RelatedInquiryID: ev.RelatedInquiryID, CreatedAt: ev.CreatedAt, ReceivedAt: d.ReceivedAt,
-		AttemptsMade: d.AttemptsMade, Deliveries: 1, Body: d.Body, SHA256: sum, Outcome: OutcomeUnknown,
-		Parts: ev.Parts, Source: d.Source,
+		AttemptsMade: d.AttemptsMade, Deliveries: 1, Body: d.Body, EncodedBody: d.encodedBody, SHA256: sum,
+		Outcome: OutcomeUnknown, Parts: ev.Parts, Source: d.Source,
 	}
 	rose, mode, err := e.learn(tx, ev, d.ReceivedAt, also)
 	if err != nil {
@@ -224,6 +230,7 @@ func (e *Engine) apply(tx Tx, ev *Event, d Delivery, sum [32]byte, res *Result, 
 		if rec.Body, err = scrubFor(mode)(d.Body); err != nil {
 			return err
 		}
+		rec.EncodedBody = nil // of the body as received
 		if ev, err = Parse(rec.Body); err != nil {
 			return fmt.Errorf("engine: scrubbed body of %s no longer parses: %w", rec.EventID, err)
 		}

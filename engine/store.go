@@ -28,6 +28,18 @@ type Store interface {
 	Reader
 }
 
+// BodyEncoder is what a Store that keeps bodies in its own form (package
+// store compresses them) may implement, so that the engine encodes a
+// delivery's body in the delivering goroutine, beside its SHA-256, and
+// not inside Update, whose units a group-committing store runs one after
+// the other. The engine hands the result to AppendEvent as
+// Record.EncodedBody.
+type BodyEncoder interface {
+	// EncodeBody returns body in the store's form. It must be safe for
+	// concurrent use and must not keep body.
+	EncodeBody(body []byte) []byte
+}
+
 // Tx is the view of the store inside one Update.
 type Tx interface {
 	// RecordDelivery notes another delivery of an already stored event,
@@ -165,6 +177,12 @@ type Record struct {
 	Deliveries   int       // how many times it was delivered
 	Body         []byte    // as received, or scrubbed once its inquiry was redacted
 	SHA256       [32]byte  // of the body as received
+	// EncodedBody is Body in the store's form (BodyEncoder), when the
+	// engine encoded it ahead of Update; nil when it did not (the store
+	// is no BodyEncoder, or a redaction scrubbed Body inside the unit), in
+	// which case a store that encodes does it in AppendEvent. Stores
+	// neither read it back nor keep it in what they return.
+	EncodedBody []byte
 	// Parts are the objects an inquiry event lists as the inquiry's own
 	// (Event.Parts): they belong to it. Stored with the event, so that
 	// the links an inquiry's every event repeats cost no other write.

@@ -253,6 +253,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			return &h
 		}()},
 		{name: "flipped byte of a body hash", tamper: flipHashByte(7), brokenSeq: 7, words: []string{"#7"}},
+		{name: "event_key not the id's hash", tamper: execSQL(`UPDATE events SET event_key = event_key + 1 WHERE seq = 4`),
+			brokenSeq: 4, words: []string{"event_key"}},
 		{name: "changed receipt time", tamper: execSQL(`UPDATE events SET received_at = received_at + 1 WHERE seq = 2`), brokenSeq: 2},
 		{name: "deleted middle row", tamper: execSQL(`DELETE FROM events WHERE seq = 6`), brokenSeq: 6, mismatched: g.inquiryID(1),
 			words: []string{"#6", "missing", g.inquiryID(1)}},
@@ -260,8 +262,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			words: []string{"#1 to #2"}},
 		{name: "reordered rows", tamper: execSQL(`UPDATE events SET seq = -1 WHERE seq = 3;
 			UPDATE events SET seq = 3 WHERE seq = 9; UPDATE events SET seq = 9 WHERE seq = -1`), brokenSeq: 3, words: []string{"#3"}},
-		{name: "hand-made row", tamper: execSQL(`INSERT INTO events (seq, event_id, name, object_type, object_id, created_at, received_at,
-			attempts_made, deliveries, outcome, sha256, body) SELECT 13, 'evt_forged', 'account.created', 'account', 'act_forged',
+		{name: "hand-made row", tamper: execSQL(`INSERT INTO events (seq, event_key, event_id, name, object_type, object_id, created_at, received_at,
+			attempts_made, deliveries, outcome, sha256, body) SELECT 13, 13, 'evt_forged', 'account.created', 'account', 'act_forged',
 			created_at, received_at, 1, 1, 'unknown', sha256, body FROM events WHERE seq = 12`), brokenSeq: 13, words: []string{"no chain link"}},
 		{name: "rewritten link", tamper: execSQL(`UPDATE events SET chain = zeroblob(32) WHERE seq = 12`), brokenSeq: 12},
 		{name: "cut short, anchored", tamper: execSQL(`DELETE FROM events WHERE seq = 12`), anchor: &head, brokenSeq: 12,

@@ -68,6 +68,11 @@ func scanDeadLetter(row rowScanner) (engine.DeadLetter, error) {
 	if err := row.Scan(&d.Seq, &at, &d.Reason, &sum, &d.Body, &d.Deliveries, &replayed, &eventID); err != nil {
 		return d, err
 	}
+	body, err := decodeBody(d.Body)
+	if err != nil {
+		return d, fmt.Errorf("%w (dead letter #%d)", err, d.Seq)
+	}
+	d.Body = body
 	d.ReceivedAt = fromMillis(at)
 	copy(d.SHA256[:], sum)
 	if replayed.Valid {

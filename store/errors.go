@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/personad/personad/engine"
 	"modernc.org/sqlite"
@@ -65,8 +66,9 @@ func openError(path string, err error) error {
 	return fmt.Errorf("store: open %s: %w: %w", path, engine.ErrUnavailable, err)
 }
 
-// isUniqueViolation reports whether err is a UNIQUE constraint failure.
-func isUniqueViolation(err error) bool {
+// isAlreadyStored says whether err is the events_unique_id trigger's
+// (migrations/0011_encoded_bodies.sql): an event id stored already.
+func isAlreadyStored(err error) bool {
 	var se *sqlite.Error
-	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+	return errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT && strings.Contains(se.Error(), "event already stored")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/personad/personad/engine"
 	"github.com/personad/personad/engine/storetest"
+	"github.com/personad/personad/internal/bodycodec"
 	"github.com/personad/personad/store"
 )
 
@@ -269,7 +270,7 @@ func TestForgottenFilterSeesOtherWriters(t *testing.T) {
 	}
 }
 
-// storedBody is one row of the events table.
+// storedBody is one row of the events table, its body decoded.
 type storedBody struct {
 	eventID, objectID string
 	sum               []byte
@@ -288,8 +289,13 @@ func objectBodies(tb testing.TB, path string, ids ...string) []storedBody {
 	var all []storedBody
 	for rows.Next() {
 		var b storedBody
-		if err := rows.Scan(&b.eventID, &b.objectID, &b.sum, &b.body); err != nil {
+		var stored []byte
+		if err := rows.Scan(&b.eventID, &b.objectID, &b.sum, &stored); err != nil {
 			tb.Fatal(err)
+		}
+		var err error
+		if b.body, err = bodycodec.Decode(stored); err != nil {
+			tb.Fatalf("body of %s: %v", b.eventID, err)
 		}
 		if len(ids) == 0 || slices.Contains(ids, b.objectID) {
 			all = append(all, b)

@@ -22,11 +22,11 @@ func TestDiskFull(t *testing.T) {
 	for _, b := range first {
 		ingest(t, eng, b)
 	}
-	st, err := db.Stats(ctx)
+	pages, err := store.PageCount(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.SetMaxPageCount(db, int(st.Bytes/4096)+40); err != nil {
+	if err := store.SetMaxPageCount(db, pages+40); err != nil {
 		t.Fatal(err)
 	}
 	acked, failedAt := 0, -1

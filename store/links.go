@@ -234,10 +234,15 @@ func (t *tx) rewrite(query, update stmtID, what string, rewrite func([]byte) ([]
 	var todo []changed // only the bodies that change are held
 	for rows.Next() {
 		var seq int64
-		var body []byte
-		if err := rows.Scan(&seq, &body); err != nil {
+		var stored []byte
+		if err := rows.Scan(&seq, &stored); err != nil {
 			rows.Close()
 			return unavailable("read bodies", err)
+		}
+		body, err := t.decodeBody(stored)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("%w (%s #%d)", err, what, seq)
 		}
 		out, err := rewrite(body)
 		if err != nil {
@@ -252,7 +257,7 @@ func (t *tx) rewrite(query, update stmtID, what string, rewrite func([]byte) ([]
 		return err
 	}
 	for _, c := range todo {
-		if _, err := t.stmt(update).Exec(blob(c.body), c.seq); err != nil {
+		if _, err := t.stmt(update).Exec(t.encodeBody(c.body), c.seq); err != nil {
 			return unavailable("replace body", err)
 		}
 		t.scrubbed = true
@@ -301,7 +306,7 @@ func rescrubForgotten(t *tx) error {
 // inquiries whose bodies changed folded again with p, in the same
 // transaction.
 func linkExisting(ctx context.Context, sqlTx *sql.Tx, p engine.Policy) error {
-	t := &tx{sql: sqlTx, cache: newProjections(), noConflicts: true, noLookupColumns: true, noSource: true}
+	t := &tx{sql: sqlTx, cache: newProjections(), noConflicts: true, noLookupColumns: true, noSource: true, rawBodies: true}
 	type redaction struct {
 		id   string
 		mode engine.Forget

@@ -25,6 +25,7 @@ func TestMigrationFilesOfConstants(t *testing.T) {
 	}{
 		{"_dead_letter_replay.sql", store.VersionDeadLetterReplay},
 		{"_event_source.sql", store.VersionEventSource},
+		{"_encoded_bodies.sql", store.VersionBodiesEncoded},
 	} {
 		names, err := filepath.Glob(filepath.Join("migrations", "*"+tc.suffix))
 		if err != nil || len(names) != 1 {

@@ -59,8 +59,8 @@ func TestMigrateEventSource(t *testing.T) {
 	if _, err := raw.Exec(`UPDATE events SET source = 'api' WHERE event_id = 'evt_1'`); err == nil || !strings.Contains(err.Error(), "append-only") {
 		t.Errorf("changing a stored event's source: %v, want append-only", err)
 	}
-	if _, err := raw.Exec(`INSERT INTO events (seq, event_id, name, object_type, object_id, created_at, received_at,
-		attempts_made, deliveries, outcome, sha256, body, source) VALUES (99, 'evt_x', 'x', 'x', 'x', 0, 0, 1, 1, 'unknown', x'00', x'00', 'email')`); err == nil || !strings.Contains(err.Error(), "CHECK") {
+	if _, err := raw.Exec(`INSERT INTO events (seq, event_key, event_id, name, object_type, object_id, created_at, received_at,
+		attempts_made, deliveries, outcome, sha256, body, source) VALUES (99, 99, 'evt_x', 'x', 'x', 'x', 0, 0, 1, 1, 'unknown', x'00', x'00', 'email')`); err == nil || !strings.Contains(err.Error(), "CHECK") {
 		t.Errorf("storing an event of source email: %v, want a CHECK failure", err)
 	}
 	raw.Close()

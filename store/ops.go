@@ -60,7 +60,7 @@ func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
 		return err
 	}
 	var changed []derived
-	if err := foldAll(t.sql, p, rep, func(d derived) {
+	if err := foldAll(t.sql, p, t.rawBodies, rep, func(d derived) {
 		if d.err != nil || !bytes.Equal(d.doc, stored[d.inq.ID]) {
 			changed = append(changed, d)
 		}
@@ -95,8 +95,9 @@ func rebuild(t *tx, p engine.Policy, now time.Time, rep *RebuildReport) error {
 }
 
 // foldAll folds every inquiry of the log with p, in parallel, and calls
-// visit with each result, one call at a time.
-func foldAll(q *sql.Tx, p engine.Policy, rep *RebuildReport, visit func(derived)) error {
+// visit with each result, one call at a time; raw says the bodies are
+// stored as they are (tx.rawBodies), not encoded.
+func foldAll(q *sql.Tx, p engine.Policy, raw bool, rep *RebuildReport, visit func(derived)) error {
 	var (
 		mu sync.Mutex
 		wg sync.WaitGroup
@@ -105,7 +106,7 @@ func foldAll(q *sql.Tx, p engine.Policy, rep *RebuildReport, visit func(derived)
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for j := range jobs {
-				d := j.derive(p)
+				d := j.derive(p, raw)
 				j.release()
 				mu.Lock()
 				visit(d)
@@ -119,11 +120,15 @@ func foldAll(q *sql.Tx, p engine.Policy, rep *RebuildReport, visit func(derived)
 	return err
 }
 
+// inquiryBodiesSQL reads the bodies of every inquiry event, inquiry by
+// inquiry: events_by_object, seq sorted per inquiry.
+const inquiryBodiesSQL = `SELECT object_id, seq, ` + conflictedColumn + `, body FROM events
+	WHERE object_type = 'inquiry' ORDER BY object_id, seq`
+
 // readInquiryEvents streams the bodies of every inquiry event, inquiry by
 // inquiry, into jobs.
 func readInquiryEvents(q *sql.Tx, jobs chan<- *foldJob, rep *RebuildReport) error {
-	rows, err := q.Query(`SELECT object_id, seq, ` + conflictedColumn + `, body FROM events
-		WHERE object_type = 'inquiry' ORDER BY object_id, seq`) // events_by_object, seq sorted per inquiry
+	rows, err := q.Query(inquiryBodiesSQL)
 	if err != nil {
 		return unavailable("rebuild: read events", err)
 	}
@@ -187,12 +192,19 @@ func (j *foldJob) release() {
 	j.buf = nil
 }
 
-// derive parses the inquiry's stored bodies and folds them.
-func (j *foldJob) derive(p engine.Policy) derived {
+// derive decodes and parses the inquiry's stored bodies and folds them.
+func (j *foldJob) derive(p engine.Policy, raw bool) derived {
 	events := make([]*engine.Event, len(j.seqs))
 	start := 0
 	for i, end := range j.ends {
-		ev, err := engine.Parse((*j.buf)[start:end])
+		body, err := (*j.buf)[start:end], error(nil)
+		if !raw {
+			body, err = decodeBody(body)
+		}
+		if err != nil {
+			return derived{inq: &engine.Inquiry{ID: j.id}, seq: j.seqs[i], err: err}
+		}
+		ev, err := engine.Parse(body)
 		if err != nil {
 			return derived{inq: &engine.Inquiry{ID: j.id}, seq: j.seqs[i], err: err}
 		}

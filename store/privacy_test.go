@@ -317,7 +317,9 @@ func (s *privacyScenario) checkProjection(t *testing.T, db *store.DB) {
 }
 
 // checkDisk reports every personal value found in the database file, its
-// WAL or its shared memory, with the rows that hold it.
+// WAL or its shared memory, with the rows that hold it, and in a stored
+// body decoded: a compressed body may hold a value that no raw byte
+// shows.
 func (s *privacyScenario) checkDisk(t *testing.T, path, when string) {
 	t.Helper()
 	type leak struct {
@@ -346,10 +348,22 @@ func (s *privacyScenario) checkDisk(t *testing.T, path, when string) {
 	if len(rest) > 0 {
 		t.Errorf("%s: and %d more: %s", when, len(rest), strings.Join(rest, " "))
 	}
+	leaked := 0
+	for _, b := range storedBodies(t, path) {
+		for _, at := range s.needles.find(b.body) {
+			if leaked++; leaked <= detailed {
+				t.Errorf("%s: %s holds %q (a personal value of %s)", when, b.where, at.bytes, at.value.file)
+			}
+		}
+	}
+	if leaked > detailed {
+		t.Errorf("%s: and %d more personal values in decoded bodies", when, leaked-detailed)
+	}
 }
 
-// checkForgottenBodies reads every stored body of a forgotten object and
-// every dead letter: none may hold a value of the forgotten bodies, not
+// checkForgottenBodies reads every stored body of a forgotten object
+// (events and conflicts, decoded) and every dead letter: none may hold a
+// value of the forgotten bodies, not
 // even one that the bodies of an object that stays (the account, after a
 // direct inquiry redaction) hold too, which checkDisk cannot look for.
 func (s *privacyScenario) checkForgottenBodies(t *testing.T, path string) {
@@ -358,28 +372,14 @@ func (s *privacyScenario) checkForgottenBodies(t *testing.T, path string) {
 	for _, d := range s.events {
 		file[d.eventID] = d.file
 	}
-	readOnly(t, path, func(q *sql.DB) error {
-		r, err := q.Query(`SELECT event_id, object_id, body FROM events
-			UNION ALL SELECT 'dead letter #' || seq, '', body FROM dead_letters`)
-		if err != nil {
-			return err
+	for _, b := range storedBodies(t, path) {
+		if b.object != "" && !s.forgotten[b.object] {
+			continue
 		}
-		defer r.Close()
-		for r.Next() {
-			var id, object string
-			var body []byte
-			if err := r.Scan(&id, &object, &body); err != nil {
-				return err
-			}
-			if object != "" && !s.forgotten[object] {
-				continue
-			}
-			for _, at := range s.inBodies.find(body) {
-				t.Errorf("stored body of %s %s (%s) holds %q (a value of %s)", id, object, file[id], at.bytes, at.value.file)
-			}
+		for _, at := range s.inBodies.find(b.body) {
+			t.Errorf("%s (%s) holds %q (a value of %s)", b.where, file[b.eventID], at.bytes, at.value.file)
 		}
-		return r.Err()
-	})
+	}
 }
 
 // whereStored says which rows hold b.
@@ -396,32 +396,40 @@ func (s *privacyScenario) whereStored(t *testing.T, path string, b []byte) strin
 }
 
 // storedRows returns the rows that hold b, read on a connection of its
-// own: event bodies (with the file they come from), dead letters and
-// projections.
+// own: stored bodies decoded (with the file an event comes from), dead
+// letters' reasons and projections.
 func (s *privacyScenario) storedRows(path string, b []byte) ([]string, error) {
 	file := map[string]string{}
 	for _, d := range s.events {
 		file[d.eventID] = d.file
 	}
+	bodies, err := storedBodiesErr(path)
+	if err != nil {
+		return nil, err
+	}
 	var where []string
-	err := readOnlyErr(path, func(q *sql.DB) error {
+	for _, sb := range bodies {
+		if !bytes.Contains(sb.body, b) {
+			continue
+		}
+		row := sb.where
+		if f := file[sb.eventID]; f != "" {
+			row += " from " + f
+		}
+		where = append(where, row)
+	}
+	err = readOnlyErr(path, func(q *sql.DB) error {
 		r, err := q.Query(`
-			SELECT 'events.body of ' || event_id || ' (' || name || ', ' || object_id || ')', event_id
-				FROM events WHERE instr(body, ?1) > 0
-			UNION ALL SELECT 'dead_letters.body #' || seq, '' FROM dead_letters WHERE instr(body, ?1) > 0
-			UNION ALL SELECT 'dead_letters.reason #' || seq, '' FROM dead_letters WHERE instr(CAST(reason AS BLOB), ?1) > 0
-			UNION ALL SELECT 'inquiries.doc of ' || id, '' FROM inquiries WHERE instr(CAST(doc AS BLOB), ?1) > 0`, b)
+			SELECT 'dead_letters.reason #' || seq FROM dead_letters WHERE instr(CAST(reason AS BLOB), ?1) > 0
+			UNION ALL SELECT 'inquiries.doc of ' || id FROM inquiries WHERE instr(CAST(doc AS BLOB), ?1) > 0`, b)
 		if err != nil {
 			return err
 		}
 		defer r.Close()
 		for r.Next() {
-			var row, id string
-			if err := r.Scan(&row, &id); err != nil {
+			var row string
+			if err := r.Scan(&row); err != nil {
 				return err
-			}
-			if f := file[id]; f != "" {
-				row += " from " + f
 			}
 			where = append(where, row)
 		}

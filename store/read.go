@@ -34,17 +34,20 @@ func (db *DB) Events(ctx context.Context, inquiryID string) ([]engine.Record, er
 	if err != nil {
 		return nil, unavailable("read events", err)
 	}
-	return scanRecords(rows)
+	return scanRecords(rows, false)
 }
+
+// relatedEventsSQL is RelatedEvents' query (events_by_related_inquiry).
+const relatedEventsSQL = `SELECT ` + recordColumns + ` FROM events WHERE related_inquiry_id = ? ORDER BY seq`
 
 // RelatedEvents implements engine.Reader: the events about other objects
 // that belong to an inquiry, in log order. Errors: engine.ErrUnavailable.
 func (db *DB) RelatedEvents(ctx context.Context, inquiryID string) ([]engine.Record, error) {
-	rows, err := db.query(ctx, `SELECT `+recordColumns+` FROM events WHERE related_inquiry_id = ? ORDER BY seq`, inquiryID)
+	rows, err := db.query(ctx, relatedEventsSQL, inquiryID)
 	if err != nil {
 		return nil, unavailable("read events", err)
 	}
-	return scanRecords(rows)
+	return scanRecords(rows, false)
 }
 
 // Inquiries implements engine.Reader: newest updated first, or, by
@@ -245,6 +248,9 @@ func (db *DB) Conflicts(ctx context.Context, limit int) ([]engine.Conflict, erro
 		}
 		c.ReceivedAt = fromMillis(at)
 		copy(c.SHA256[:], sum)
+		if c.Body, err = decodeBody(c.Body); err != nil {
+			return nil, fmt.Errorf("%w (conflict #%d)", err, c.Seq)
+		}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {

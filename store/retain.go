@@ -161,7 +161,11 @@ func retainChunkOf(t *tx, table retainTable, before int64, c *retained) error {
 			c.done = true
 			break
 		}
-		body, err := table.scrub(r.body)
+		old, err := t.decodeBody(r.body)
+		if err != nil {
+			return fmt.Errorf("store: retain: %s #%d: %w", table.what, r.seq, err)
+		}
+		body, err := table.scrub(old)
 		if err != nil {
 			c.done = true
 			c.err = fmt.Errorf("store: retain: the stored body of %s #%d cannot be scrubbed, which is a bug: %w",
@@ -170,10 +174,10 @@ func retainChunkOf(t *tx, table retainTable, before int64, c *retained) error {
 		}
 		c.scanned++
 		last = r.seq
-		if bytes.Equal(body, r.body) {
+		if bytes.Equal(body, old) {
 			continue
 		}
-		if _, err := t.sql.Exec(`UPDATE `+table.name+` SET body = ? WHERE seq = ?`, blob(body), r.seq); err != nil {
+		if _, err := t.sql.Exec(`UPDATE `+table.name+` SET body = ? WHERE seq = ?`, t.encodeBody(body), r.seq); err != nil {
 			return unavailable("retain: replace body", err)
 		}
 		c.scrubbed++

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/personad/personad/engine"
+	"github.com/personad/personad/internal/bodycodec"
 	"github.com/personad/personad/store"
 )
 
@@ -67,7 +68,8 @@ func deadLetterAt(tb testing.TB, eng *engine.Engine, body []byte, at time.Time) 
 }
 
 // filesHolding lists where each of strs occurs in the database file, its
-// WAL and its shared-memory index.
+// WAL and its shared-memory index, and in the stored bodies decoded
+// (bodiesHolding), which the raw bytes of compressed bodies do not show.
 func filesHolding(tb testing.TB, path string, strs []string) []string {
 	tb.Helper()
 	var found []string
@@ -85,11 +87,11 @@ func filesHolding(tb testing.TB, path string, strs []string) []string {
 			}
 		}
 	}
-	return found
+	return append(found, bodiesHolding(tb, path, strs)...)
 }
 
 // storedRows reads every row of table by seq: each column but body as
-// text, and the body apart.
+// text, and the body apart, decoded.
 func storedRows(tb testing.TB, path, table string) (columns map[int64]string, bodies map[int64][]byte) {
 	tb.Helper()
 	rows, err := rawDB(tb, path, "mode=ro").Query(`SELECT * FROM ` + table)
@@ -118,7 +120,11 @@ func storedRows(tb testing.TB, path, table string) (columns map[int64]string, bo
 			case "seq":
 				seq = vals[i].(int64)
 			case "body":
-				bodies[seq] = vals[i].([]byte)
+				body, err := bodycodec.Decode(vals[i].([]byte))
+				if err != nil {
+					tb.Fatalf("%s #%d: %v", table, seq, err)
+				}
+				bodies[seq] = body
 				continue
 			}
 			fmt.Fprintf(&b, "%s=%v ", n, vals[i])

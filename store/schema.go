@@ -34,6 +34,7 @@ var migrationSteps = map[int]func(context.Context, *sql.Tx, Options) error{
 	},
 	5:                    func(ctx context.Context, tx *sql.Tx, o Options) error { return refoldExisting(ctx, tx, o.Policy) },
 	lookupColumnsVersion: func(ctx context.Context, tx *sql.Tx, _ Options) error { return fillLookupColumns(ctx, tx) },
+	bodiesEncodedVersion: func(ctx context.Context, tx *sql.Tx, _ Options) error { return encodeExisting(ctx, tx) },
 }
 
 // lookupColumnsVersion is the schema version that gave the inquiries
@@ -104,7 +105,7 @@ func refoldExisting(ctx context.Context, sqlTx *sql.Tx, p engine.Policy) error {
 		return err
 	}
 	var rep RebuildReport
-	return rebuild(&tx{sql: sqlTx, cache: newProjections(), noLookupColumns: true, noSource: true}, p, time.Now(), &rep)
+	return rebuild(&tx{sql: sqlTx, cache: newProjections(), noLookupColumns: true, noSource: true, rawBodies: true}, p, time.Now(), &rep)
 }
 
 // relateEvents fills in related_inquiry_id for the events stored before

@@ -15,6 +15,25 @@
 // created-ats they come from; the integer time columns are unix
 // milliseconds, for listings and for SQL readers, and nothing folds on
 // them.
+//
+// Bodies (events.body, conflicts.body, dead_letters.body) are stored in
+// the form of internal/bodycodec: a tag byte, then the body raw (tag 0)
+// or as an S2 block encoded with a dictionary made from Persona's example
+// bodies (tag 1); a body of a tag this build does not know is an error,
+// not a guess. An event's body is encoded by the engine in the
+// delivering goroutine (DB implements engine.BodyEncoder), so the writer
+// only writes; a body scrubbed inside a unit of work, a conflict and a
+// dead letter are encoded by the writer. The SHA-256 and the hash chain
+// are those of the body as received. An SQL reader of the file sees the
+// encoded bytes: personad events and the query API decode them.
+//
+// An event is found by events.event_key, a 64-bit FNV-1a hash of its id,
+// through an index of 8-byte keys; the lookup compares the id as well,
+// and a trigger (events_unique_id) refuses a second row of one id, so a
+// collision of keys costs a comparison and never merges two events. The
+// log is read by inquiry through events_by_object (object_id,
+// object_type) and by related inquiry through the partial
+// events_by_related_inquiry; an inquiry event is in only the first.
 package store
 
 import (

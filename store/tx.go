@@ -17,6 +17,7 @@ type stmtID int
 
 const (
 	sFindEvent stmtID = iota
+	sFindEventByID
 	sRecordDelivery
 	sAppendEvent
 	sInquiryEvents
@@ -26,7 +27,8 @@ const (
 	sSaveInquiry
 	sInsertInquiry
 	sUpdateInquiry
-	sUpdateInquiryState
+	sUpdateInquiryByUpdate
+	sUpdateInquiryDoc
 	sSaveInquiryNoLookup
 	sAppendChange
 	sObjectBodies
@@ -78,12 +80,14 @@ var recordColumnsNoSource = strings.Replace(recordColumns, sourceColumn+`, `, `'
 const conflictedColumn = `EXISTS (SELECT 1 FROM conflicts WHERE conflicts.event_id = events.event_id)`
 
 var writerSQL = [numStmts]string{
-	sFindEvent: `SELECT seq, outcome, sha256, object_type, object_id FROM events WHERE event_id = ?`,
+	sFindEvent: `SELECT seq, outcome, sha256, object_type, object_id FROM events WHERE event_key = ? AND event_id = ?`,
+	// Before bodiesEncodedVersion, which gave events their event_key.
+	sFindEventByID: `SELECT seq, outcome, sha256, object_type, object_id FROM events WHERE event_id = ?`,
 	sRecordDelivery: `UPDATE events SET deliveries = deliveries + 1, attempts_made = max(attempts_made, ?)
 		WHERE seq = ?`,
-	sAppendEvent: `INSERT INTO events (seq, event_id, name, object_type, object_id, related_inquiry_id, created_at,
-		received_at, attempts_made, deliveries, outcome, sha256, body, chain, parts, source)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	sAppendEvent: `INSERT INTO events (seq, event_key, event_id, name, object_type, object_id, related_inquiry_id,
+		created_at, received_at, attempts_made, deliveries, outcome, sha256, body, chain, parts, source)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	sInquiryEvents: `SELECT ` + recordColumns + ` FROM events
 		WHERE object_type = 'inquiry' AND object_id = ? ORDER BY seq`,
 	// Before version 5, so before versionEventSource too.
@@ -106,10 +110,12 @@ var writerSQL = [numStmts]string{
 	sUpdateInquiry: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
 		anomalies = ?6, doc = ?7, reference_id = ?8, account_id = ?9, template_id = ?10,
 		created_at = ?11 WHERE id = ?1`,
-	// sUpdateInquiry without the lookup columns, whose indexes an UPDATE
-	// that sets them rewrites even when their values stay.
-	sUpdateInquiryState: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
+	// sUpdateInquiryByUpdate leaves the columns of the listings by
+	// reference, account and template alone, sUpdateInquiryDoc every
+	// listing column: inquiryUpdate picks the one a projection needs.
+	sUpdateInquiryByUpdate: `UPDATE inquiries SET status = ?2, decision = ?3, redacted = ?4, updated_at = ?5,
 		anomalies = ?6, doc = ?7 WHERE id = ?1`,
+	sUpdateInquiryDoc: `UPDATE inquiries SET redacted = ?2, anomalies = ?3, doc = ?4 WHERE id = ?1`,
 	sSaveInquiryNoLookup: `INSERT INTO inquiries (id, status, decision, redacted, updated_at, anomalies, doc)
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status, decision = excluded.decision,
@@ -197,6 +203,10 @@ type tx struct {
 	// noSource: a migration step of a version before versionEventSource,
 	// whose events table has no source column yet.
 	noSource bool
+	// rawBodies: a migration step of a version before
+	// bodiesEncodedVersion, whose body columns hold the bodies as they
+	// are, and whose events have no event_key.
+	rawBodies bool
 }
 
 func (t *tx) stmt(id stmtID) *sql.Stmt {
@@ -223,7 +233,11 @@ func (t *tx) RecordDelivery(eventID string, attemptsMade int, sum [32]byte) (eng
 		stored  []byte
 		red     engine.Redelivery
 	)
-	err := t.stmt(sFindEvent).QueryRow(eventID).Scan(&seq, &outcome, &stored, &red.ObjectType, &red.ObjectID)
+	find := t.stmt(sFindEvent).QueryRow(eventKey(eventID), eventID)
+	if t.rawBodies {
+		find = t.stmt(sFindEventByID).QueryRow(eventID)
+	}
+	err := find.Scan(&seq, &outcome, &stored, &red.ObjectType, &red.ObjectID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return engine.Redelivery{}, nil
@@ -234,8 +248,12 @@ func (t *tx) RecordDelivery(eventID string, attemptsMade int, sum [32]byte) (eng
 	if !bytes.Equal(stored, sum[:]) {
 		red.Conflict = true
 		copy(red.SHA256[:], stored)
-		if err := t.stmt(sEventBody).QueryRow(seq).Scan(&red.Body); err != nil {
+		var body []byte
+		if err := t.stmt(sEventBody).QueryRow(seq).Scan(&body); err != nil {
 			return engine.Redelivery{}, unavailable("read event body", err)
+		}
+		if red.Body, err = t.decodeBody(body); err != nil {
+			return engine.Redelivery{}, err
 		}
 		return red, nil
 	}
@@ -259,7 +277,7 @@ func (t *tx) AppendConflict(c *engine.Conflict) (bool, error) {
 		return false, unavailable("find conflict", err)
 	}
 	res, err := t.stmt(sAppendConflict).Exec(c.EventID, c.ObjectID, c.BodyObjectID, c.ReceivedAt.UnixMilli(),
-		max(c.Deliveries, 1), c.SHA256[:], blob(c.Body))
+		max(c.Deliveries, 1), c.SHA256[:], t.encodeBody(c.Body))
 	if err != nil {
 		return false, unavailable("append conflict", err)
 	}
@@ -271,15 +289,24 @@ func (t *tx) AppendConflict(c *engine.Conflict) (bool, error) {
 
 // AppendEvent implements engine.Tx. The event takes the seq after the
 // head's and the chain link that follows from the head's (see chainLink);
-// the writer keeps the head, so no query reads it back.
+// the writer keeps the head, so no query reads it back. The body stored
+// is rec.EncodedBody, which the engine encoded outside the writer
+// (DB.EncodeBody), or else rec.Body encoded here.
 func (t *tx) AppendEvent(rec *engine.Record) error {
+	if t.rawBodies {
+		return errors.New("store: no event is appended by a migration step before version 11")
+	}
 	seq, received := t.head.Seq+1, rec.ReceivedAt.UnixMilli()
 	link := chainLink(t.head.Chain, seq, rec.EventID, rec.SHA256, received)
-	_, err := t.stmt(sAppendEvent).Exec(seq, rec.EventID, rec.Name, rec.ObjectType, rec.ObjectID,
+	body := rec.EncodedBody
+	if body == nil {
+		body = t.encodeBody(rec.Body)
+	}
+	_, err := t.stmt(sAppendEvent).Exec(seq, eventKey(rec.EventID), rec.EventID, rec.Name, rec.ObjectType, rec.ObjectID,
 		nullString(rec.RelatedInquiryID), rec.CreatedAt.UnixMilli(), received, rec.AttemptsMade, rec.Deliveries,
-		string(rec.Outcome), rec.SHA256[:], blob(rec.Body), link[:], nullString(strings.Join(rec.Parts, " ")),
+		string(rec.Outcome), rec.SHA256[:], body, link[:], nullString(strings.Join(rec.Parts, " ")),
 		cmp.Or(rec.Source, engine.SourceWebhook))
-	if isUniqueViolation(err) {
+	if isAlreadyStored(err) {
 		return fmt.Errorf("store: event %s already stored", rec.EventID)
 	}
 	if err != nil {
@@ -307,7 +334,7 @@ func (t *tx) InquiryEvents(inquiryID string) ([]engine.Record, error) {
 	if err != nil {
 		return nil, unavailable("read events", err)
 	}
-	return scanRecords(rows)
+	return scanRecords(rows, t.rawBodies)
 }
 
 // InquiryHistory implements engine.HistoryTx: from the writer's cache
@@ -375,21 +402,26 @@ func (t *tx) SaveInquiry(inq *engine.Inquiry) error {
 	}
 	// The cache usually knows whether the row exists; a plain INSERT or
 	// UPDATE is cheaper than an upsert, which tries the insert first.
-	id, args := sSaveInquiry, []any{inq.ID, nullable(inq.Status), nullable(inq.Decision),
-		inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc),
-		nullString(inq.ReferenceID), nullString(inq.AccountID), nullString(inq.TemplateID),
-		inq.ListedAt(true).UnixMilli()}
-	if old, known := t.cache.m[inq.ID]; known {
-		switch {
-		case old == nil:
-			id = sInsertInquiry
-		case sameLookup(old, inq):
-			id, args = sUpdateInquiryState, args[:7]
-		default:
-			id = sUpdateInquiry
+	id := sSaveInquiry
+	if stored, known := t.cache.stored(inq.ID); known {
+		id = sInsertInquiry
+		if stored {
+			id = t.inquiryUpdate(inq)
 		}
 	}
-	res, err := t.stmt(id).Exec(args...)
+	var res sql.Result
+	switch id {
+	case sUpdateInquiryDoc:
+		res, err = t.stmt(id).Exec(inq.ID, inq.Redacted, len(inq.Anomalies), string(doc))
+	case sUpdateInquiryByUpdate:
+		res, err = t.stmt(id).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
+			inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc))
+	default:
+		res, err = t.stmt(id).Exec(inq.ID, nullable(inq.Status), nullable(inq.Decision),
+			inq.Redacted, inq.UpdatedAt.UnixMilli(), len(inq.Anomalies), string(doc),
+			nullString(inq.ReferenceID), nullString(inq.AccountID), nullString(inq.TemplateID),
+			inq.ListedAt(true).UnixMilli())
+	}
 	if err != nil {
 		return unavailable("save inquiry", err)
 	}
@@ -399,12 +431,6 @@ func (t *tx) SaveInquiry(inq *engine.Inquiry) error {
 	}
 	t.cache.saved(inq)
 	return nil
-}
-
-// sameLookup says whether a and b have the same lookup columns.
-func sameLookup(a, b *engine.Inquiry) bool {
-	return a.ReferenceID == b.ReferenceID && a.AccountID == b.AccountID && a.TemplateID == b.TemplateID &&
-		a.ListedAt(true).UnixMilli() == b.ListedAt(true).UnixMilli()
 }
 
 // AppendChange implements engine.Tx.
@@ -431,7 +457,7 @@ func (t *tx) AppendDeadLetter(d *engine.DeadLetter) (bool, error) {
 	case !errors.Is(err, sql.ErrNoRows):
 		return false, unavailable("find dead letter", err)
 	}
-	res, err := t.stmt(sAppendDeadLetter).Exec(d.ReceivedAt.UnixMilli(), d.Reason, d.SHA256[:], blob(d.Body))
+	res, err := t.stmt(sAppendDeadLetter).Exec(d.ReceivedAt.UnixMilli(), d.Reason, d.SHA256[:], t.encodeBody(d.Body))
 	if err != nil {
 		return false, unavailable("append dead letter", err)
 	}
@@ -439,8 +465,9 @@ func (t *tx) AppendDeadLetter(d *engine.DeadLetter) (bool, error) {
 	return false, err
 }
 
-// scanRecords reads rows of recordColumns and closes rows.
-func scanRecords(rows *sql.Rows) ([]engine.Record, error) {
+// scanRecords reads rows of recordColumns and closes rows; raw says the
+// bodies are stored as they are (tx.rawBodies), not encoded.
+func scanRecords(rows *sql.Rows, raw bool) ([]engine.Record, error) {
 	defer rows.Close()
 	var recs []engine.Record
 	for rows.Next() {
@@ -449,11 +476,18 @@ func scanRecords(rows *sql.Rows) ([]engine.Record, error) {
 			related, parts    sql.NullString
 			created, received int64
 			outcome           string
-			sum               []byte
+			sum, body         []byte
 		)
 		if err := rows.Scan(&r.Seq, &r.EventID, &r.Name, &r.ObjectType, &r.ObjectID, &related, &created, &received,
-			&r.AttemptsMade, &r.Deliveries, &outcome, &sum, &r.Body, &parts, &r.Source, &r.Conflicted); err != nil {
+			&r.AttemptsMade, &r.Deliveries, &outcome, &sum, &body, &parts, &r.Source, &r.Conflicted); err != nil {
 			return nil, unavailable("read events", err)
+		}
+		r.Body = body
+		if !raw {
+			var err error
+			if r.Body, err = decodeBody(body); err != nil {
+				return nil, fmt.Errorf("%w (event %s)", err, r.EventID)
+			}
 		}
 		if parts.Valid {
 			r.Parts = strings.Fields(parts.String)

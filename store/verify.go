@@ -104,7 +104,7 @@ func tamperedError(path string, rep VerifyReport) error {
 // verifyChain recomputes the chain from the genesis link and notes the
 // first seq at which it does not hold, and whether the anchor does.
 func verifyChain(ctx context.Context, q *sql.Tx, anchor *ChainHead, rep *VerifyReport) error {
-	rows, err := q.QueryContext(ctx, `SELECT seq, event_id, sha256, received_at, chain FROM events ORDER BY seq`)
+	rows, err := q.QueryContext(ctx, `SELECT seq, event_id, sha256, received_at, chain, event_key FROM events ORDER BY seq`)
 	if err != nil {
 		return unavailable("verify: read events", err)
 	}
@@ -122,10 +122,10 @@ func verifyChain(ctx context.Context, q *sql.Tx, anchor *ChainHead, rep *VerifyR
 	}
 	for rows.Next() {
 		var (
-			seq, receivedAt int64
-			id, sum, link   sql.RawBytes
+			seq, receivedAt, key int64
+			id, sum, link        sql.RawBytes
 		)
-		if err := rows.Scan(&seq, &id, &sum, &receivedAt, &link); err != nil {
+		if err := rows.Scan(&seq, &id, &sum, &receivedAt, &link, &key); err != nil {
 			return unavailable("verify: read events", err)
 		}
 		rep.Events++
@@ -150,6 +150,8 @@ func verifyChain(ctx context.Context, q *sql.Tx, anchor *ChainHead, rep *VerifyR
 			broken(seq, "its body hash is %d bytes, not %d", len(sum), len(prev))
 		case len(link) != len(prev):
 			broken(seq, "it has no chain link")
+		case key != eventKey(string(id)):
+			broken(seq, "its event_key is not the hash of its event id, so a redelivery would not find it")
 		default:
 			prev = chainLink(prev, seq, string(id), [32]byte(sum), receivedAt)
 			if !bytes.Equal(prev[:], link) {
@@ -187,7 +189,7 @@ func verifyProjections(q *sql.Tx, p engine.Policy, rep *VerifyReport) error {
 		folded = make(map[string]bool, len(stored))
 		counts RebuildReport
 	)
-	if err := foldAll(q, p, &counts, func(d derived) {
+	if err := foldAll(q, p, false, &counts, func(d derived) {
 		doc, ok := stored[d.inq.ID]
 		problem := ""
 		switch {
