@@ -26,7 +26,9 @@ import (
 // benchCommand is "personad bench": it delivers a generated stream of
 // Persona webhooks the way Persona does, verifies what personad made of
 // them against the generator's ground truth, and measures a bare HTTP
-// server with the same deliveries for comparison.
+// server with the same deliveries for comparison. The daemon may be a
+// running one, one it starts in this process or as a child process, or
+// two binaries loaded in turn (-compare-bin).
 type benchCommand struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
@@ -58,10 +60,10 @@ func newBench(stdout, stderr io.Writer) *benchCommand {
 // ParseFlags reads the flags; the webhook secret and API token come from
 // the environment or files, as for serve.
 func (b *benchCommand) ParseFlags(args []string) error {
-	fs := newFlagSet("bench", "bench [-serve | -url URL -api URL] [flags]", b.stderr)
+	fs := newFlagSet("bench", "bench [-serve | -serve-bin PATH | -compare-bin OLD | -url URL -api URL] [flags]", b.stderr)
 	fs.BoolVar(&b.serve, "serve", false, "start a personad daemon in this process (127.0.0.1, temp database) and load it over loopback HTTP")
-	fs.StringVar(&b.serveBin, "serve-bin", "", "start this personad binary as a child process instead (PATH serve on 127.0.0.1 ports the bench picks, temp database, secret and token in its environment): the daemon in its own process, its RSS and CPU its own")
-	fs.StringVar(&b.compareBin, "compare-bin", "", "load the personad binary OLD and the new one (-serve-bin, else this binary) in turn, each a child process on a fresh temp database, -runs rounds alternating which goes first; print every run, the medians and new/old")
+	fs.StringVar(&b.serveBin, "serve-bin", "", "start the personad binary `PATH` as a child process instead (PATH serve on 127.0.0.1 ports the bench picks, temp database, secret and token in its environment): the daemon in its own process, its RSS and CPU its own")
+	fs.StringVar(&b.compareBin, "compare-bin", "", "load the personad binary `OLD` and the new one (-serve-bin, else this binary) in turn, each a child process on a fresh temp database, -runs rounds alternating which goes first; print every run, the medians and new/old")
 	fs.IntVar(&b.runs, "runs", 3, "with -compare-bin: rounds, each loading both binaries")
 	fs.BoolVar(&b.keep, "keep", false, "with a daemon the bench starts: keep the temp directory (database and daemon log) afterwards")
 	fs.StringVar(&b.synchronous, "synchronous", "full", "with a daemon the bench starts: its SQLite synchronous mode, full or normal")
