@@ -660,6 +660,7 @@ func newBenchClient(concurrency int, timeout time.Duration) *http.Client {
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 5 * time.Second,
 		DisableCompression:  true,
+		WriteBufferSize:     16 << 10, // the headers and a body of up to 8 KB in one write
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}
 }
