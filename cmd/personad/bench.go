@@ -14,8 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +26,9 @@ import (
 // benchCommand is "personad bench": it delivers a generated stream of
 // Persona webhooks the way Persona does, verifies what personad made of
 // them against the generator's ground truth, and measures a bare HTTP
-// server with the same deliveries for comparison.
+// server with the same deliveries for comparison. The daemon may be a
+// running one, one it starts in this process or as a child process, or
+// two binaries loaded in turn (-compare-bin).
 type benchCommand struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
@@ -34,18 +36,21 @@ type benchCommand struct {
 	serve, keep, rotation, autoDecide bool
 	verify, ceiling, json             bool
 	url, api                          string
+	serveBin, compareBin              string
 	secretsFile, tokenFile            string
 	synchronous                       string
 	concurrency, events, window, open int
-	retries                           int
+	retries, runs                     int
 	rate, duplicates, twins           float64
 	duration, interval, getDuration   time.Duration
+	soakWindow                        time.Duration
 	backoff, timeout                  time.Duration
 	seed                              uint64
 
 	secret, oldSecret []byte
 	token             string
 	notify            benchNotify
+	daemon            benchServer // the daemon of the current run, when the bench started it
 }
 
 func newBench(stdout, stderr io.Writer) *benchCommand {
@@ -55,11 +60,14 @@ func newBench(stdout, stderr io.Writer) *benchCommand {
 // ParseFlags reads the flags; the webhook secret and API token come from
 // the environment or files, as for serve.
 func (b *benchCommand) ParseFlags(args []string) error {
-	fs := newFlagSet("bench", "bench [-serve | -url URL -api URL] [flags]", b.stderr)
+	fs := newFlagSet("bench", "bench [-serve | -serve-bin PATH | -compare-bin OLD | -url URL -api URL] [flags]", b.stderr)
 	fs.BoolVar(&b.serve, "serve", false, "start a personad daemon in this process (127.0.0.1, temp database) and load it over loopback HTTP")
-	fs.BoolVar(&b.keep, "keep", false, "with -serve: keep the temp directory (database and daemon log) afterwards")
-	fs.StringVar(&b.synchronous, "synchronous", "full", "with -serve: the daemon's SQLite synchronous mode, full or normal")
-	fs.BoolVar(&b.autoDecide, "auto-decide", false, "the target decides completed ⇒ approved, failed ⇒ declined (with -serve: start it so); ground truth follows")
+	fs.StringVar(&b.serveBin, "serve-bin", "", "start the personad binary `PATH` as a child process instead (PATH serve on 127.0.0.1 ports the bench picks, temp database, secret and token in its environment): the daemon in its own process, its RSS and CPU its own")
+	fs.StringVar(&b.compareBin, "compare-bin", "", "load the personad binary `OLD` and the new one (-serve-bin, else this binary) in turn, each a child process on a fresh temp database, -runs rounds alternating which goes first; print every run, the medians and new/old")
+	fs.IntVar(&b.runs, "runs", 3, "with -compare-bin: rounds, each loading both binaries")
+	fs.BoolVar(&b.keep, "keep", false, "with a daemon the bench starts: keep the temp directory (database and daemon log) afterwards")
+	fs.StringVar(&b.synchronous, "synchronous", "full", "with a daemon the bench starts: its SQLite synchronous mode, full or normal")
+	fs.BoolVar(&b.autoDecide, "auto-decide", false, "the target decides completed ⇒ approved, failed ⇒ declined (a daemon the bench starts is started so); ground truth follows")
 	fs.StringVar(&b.url, "url", "http://localhost:8080"+server.WebhookPath, "webhook URL of a running personad")
 	fs.StringVar(&b.api, "api", "http://127.0.0.1:8081", "query API base URL of that personad (verification, RSS, -get-duration)")
 	fs.StringVar(&b.secretsFile, "webhook-secrets-file", "", "file with the target's webhook secrets; the first signs (else $"+envSecrets+")")
@@ -67,7 +75,8 @@ func (b *benchCommand) ParseFlags(args []string) error {
 	fs.IntVar(&b.concurrency, "c", 64, "concurrent deliveries (closed loop); with -rate, the most requests in flight")
 	fs.Float64Var(&b.rate, "rate", 0, "deliveries per second, open loop: latency counts from each delivery's scheduled time (0: closed loop at -c)")
 	fs.IntVar(&b.events, "n", 20000, "events to generate (duplicates and retries come on top)")
-	fs.DurationVar(&b.duration, "duration", 0, "generate events for this long instead of -n, e.g. 10m")
+	fs.DurationVar(&b.duration, "duration", 0, "generate events for this long instead of -n, e.g. 10m (the deliveries rendered ahead are sent after it)")
+	fs.DurationVar(&b.soakWindow, "soak-window", time.Minute, "with -duration: report latency p50/p99 per window of this length (by when each delivery was due or sent) and the last window's p99 over the first's")
 	fs.IntVar(&b.window, "window", 100, "out-of-order delivery: a shuffle buffer of this many deliveries (0: created-at order)")
 	fs.Float64Var(&b.duplicates, "duplicates", 0.02, "share of events delivered again later, as Persona's retries (Attempts-Made 2)")
 	fs.Float64Var(&b.twins, "concurrent-duplicates", 0.005, "share of deliveries made twice at the same time")
@@ -80,7 +89,7 @@ func (b *benchCommand) ParseFlags(args []string) error {
 	fs.DurationVar(&b.interval, "interval", 10*time.Second, "progress line every interval")
 	fs.BoolVar(&b.json, "json", false, "print a JSON summary on stdout (progress goes to stderr)")
 	fs.BoolVar(&b.verify, "verify", true, "after the load, check every inquiry and the change feed against ground truth")
-	fs.BoolVar(&b.ceiling, "ceiling", false, "then replay the same deliveries to a bare net/http server on 127.0.0.1 (default true with -serve)")
+	fs.BoolVar(&b.ceiling, "ceiling", false, "then replay the same deliveries to a bare net/http server on 127.0.0.1 (default true with a daemon the bench starts; with -compare-bin once per round)")
 	fs.DurationVar(&b.getDuration, "get-duration", 0, "after verification, GET /v1/inquiries/:id over the generated ids with -c workers for this long (0: off)")
 	b.notify.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -91,17 +100,31 @@ func (b *benchCommand) ParseFlags(args []string) error {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	starter := b.starter()
 	if !set["ceiling"] {
-		b.ceiling = b.serve
+		b.ceiling = starter != ""
 	}
 	switch {
-	case b.serve && (set["url"] || set["api"] || set["webhook-secrets-file"] || set["api-token-file"]):
-		return withHint(errors.New("-serve starts its own daemon with its own secret and token; -url, -api and the secret files are for a running one"),
-			"drop -url, -api and the secret files, or drop -serve")
-	case !b.serve && b.notify.given():
-		return withHint(errors.New("-notify-url and -notify apply to the daemon -serve starts"), "add -serve, or drop them")
-	case !b.serve && (set["keep"] || set["synchronous"]):
-		return withHint(errors.New("-keep and -synchronous apply to the daemon -serve starts"), "add -serve, or drop them")
+	case b.serve && (b.serveBin != "" || b.compareBin != ""):
+		return withHint(errors.New("-serve runs the daemon in this process; -serve-bin and -compare-bin run binaries as child processes"),
+			"drop -serve, or -serve-bin and -compare-bin")
+	case starter != "" && (set["url"] || set["api"] || set["webhook-secrets-file"] || set["api-token-file"]):
+		return withHint(fmt.Errorf("%s starts its own daemon with its own secret and token; -url, -api and the secret files are for a running one", starter),
+			"drop -url, -api and the secret files, or drop "+starter)
+	case starter == "" && b.notify.given():
+		return withHint(errors.New("-notify-url and -notify apply to the daemon the bench starts"), "add -serve (or -serve-bin), or drop them")
+	case starter == "" && (set["keep"] || set["synchronous"]):
+		return withHint(errors.New("-keep and -synchronous apply to the daemon the bench starts"), "add -serve (or -serve-bin), or drop them")
+	case set["runs"] && b.compareBin == "":
+		return withHint(errors.New("-runs applies to -compare-bin"), "add -compare-bin OLD, or drop -runs")
+	case b.runs < 1:
+		return withHint(errors.New("-runs must be at least 1"), "-runs 3")
+	case b.compareBin != "" && (b.notify.local || b.getDuration > 0):
+		return withHint(errors.New("-notify and -get-duration are not measured with -compare-bin"), "measure them with -serve-bin, one binary at a time")
+	case set["soak-window"] && !set["duration"]:
+		return withHint(errors.New("-soak-window applies to a run for a -duration"), "-duration 10m -soak-window 1m")
+	case b.soakWindow <= 0:
+		return withHint(errors.New("-soak-window must be positive"), "-soak-window 1m")
 	case set["duration"] && b.duration <= 0:
 		return withHint(errors.New("-duration must be positive"), "-duration 10m")
 	case b.retries > maxRetries:
@@ -119,10 +142,25 @@ func (b *benchCommand) ParseFlags(args []string) error {
 	case b.interval <= 0 || b.timeout <= 0 || b.backoff < 0 || b.getDuration < 0:
 		return withHint(errors.New("-interval and -timeout must be positive, -retry-backoff and -get-duration not negative"), "personad bench -h")
 	}
+	for _, bin := range []struct {
+		flag string
+		path *string
+	}{{"-serve-bin", &b.serveBin}, {"-compare-bin", &b.compareBin}} {
+		if *bin.path == "" {
+			continue
+		}
+		path, err := exec.LookPath(*bin.path)
+		if err != nil {
+			return withHint(fmt.Errorf("%s: %w", bin.flag, err), bin.flag+" PATH of a personad binary, e.g. one built with go build -o personad-old ./cmd/personad")
+		}
+		if *bin.path, err = filepath.Abs(path); err != nil {
+			return err
+		}
+	}
 	if set["duration"] {
 		b.events = 0
 	}
-	if b.serve {
+	if starter != "" {
 		return nil
 	}
 	for _, u := range []struct{ flag, value string }{{"-url", b.url}, {"-api", b.api}} {
@@ -148,9 +186,23 @@ func (b *benchCommand) ParseFlags(args []string) error {
 // maxRetries is the most retries Persona makes of one delivery.
 const maxRetries = 7
 
+// starter is the flag by which the bench starts its own daemon, or "".
+func (b *benchCommand) starter() string {
+	switch {
+	case b.compareBin != "":
+		return "-compare-bin"
+	case b.serveBin != "":
+		return "-serve-bin"
+	case b.serve:
+		return "-serve"
+	}
+	return ""
+}
+
 // Run starts the daemon when asked, delivers the load, verifies, runs the
-// query phase and the ceiling, and reports. It fails when verification
-// finds a mismatch.
+// query phase and the ceiling, and reports; with -compare-bin it does so
+// for both binaries, round after round. It fails when verification finds
+// a mismatch.
 func (b *benchCommand) Run(ctx context.Context) error {
 	report, progress := b.stdout, b.stdout
 	if b.json {
@@ -161,92 +213,66 @@ func (b *benchCommand) Run(ctx context.Context) error {
 	}
 	client := newBenchClient(b.concurrency, b.timeout)
 	defer client.CloseIdleConnections()
-
-	var daemon *benchDaemon
-	target := "personad at " + b.url
-	if b.serve {
-		var err error
-		if daemon, err = b.startDaemon(); err != nil {
-			return err
-		}
-		defer func() {
-			if dir := daemon.close(); dir != "" {
-				fmt.Fprintf(progress, "kept %s (database and daemon log)\n", dir)
-			}
-		}()
-		target = fmt.Sprintf("in-process personad (synchronous=%s) at %s", b.synchronous, b.url)
-	} else if err := b.preflight(ctx, client); err != nil {
-		return err
-	}
+	defer b.notify.close()
 	if b.rotation {
 		b.oldSecret = []byte("wbhsec_bench_rotated_out_" + randomHex(8))
 	}
-	api := &apiClient{client: client, base: b.api, token: b.token}
-	out := &benchReport{Seed: b.seed, Target: b.url, API: b.api, InProcess: b.serve, Concurrency: b.concurrency,
-		Rate: b.rate, Window: b.window, Synchronous: b.synchronousReport()}
-
+	out := &benchReport{Seed: b.seed, InProcess: b.serve, ChildProcess: b.serveBin != "" || b.compareBin != "",
+		Concurrency: b.concurrency, Rate: b.rate, Window: b.window, Synchronous: b.synchronousReport()}
 	fmt.Fprintf(report, "personad bench: seed %d, %s, %s, window %d, duplicates %g%% later + %g%% concurrent, rotation %v\n",
 		b.seed, b.amount(), b.mode(), b.window, b.duplicates*100, b.twins*100, b.rotation)
+	var err error
+	if b.compareBin != "" {
+		err = b.runCompare(ctx, client, report, progress, out)
+	} else {
+		err = b.runOne(ctx, client, report, progress, out)
+	}
+	if out.Personad != nil || out.Compare != nil {
+		b.finish(out)
+	}
+	return err
+}
+
+// runOne loads one target: a running daemon, or one the bench starts.
+func (b *benchCommand) runOne(ctx context.Context, client *http.Client, report, progress io.Writer, out *benchReport) error {
+	target := "personad at " + b.url
+	switch {
+	case b.serve:
+		d, err := b.startDaemon()
+		if err != nil {
+			return err
+		}
+		b.daemon = d
+		target = fmt.Sprintf("in-process personad (synchronous=%s) at %s", b.synchronous, b.url)
+	case b.serveBin != "":
+		d, err := b.startChild(ctx, b.serveBin, client)
+		if err != nil {
+			return err
+		}
+		b.daemon = d
+		out.Binary = b.serveBin
+		target = fmt.Sprintf("%s serve, a child process (pid %d, synchronous=%s), at %s", b.serveBin, d.pid(), b.synchronous, b.url)
+	default:
+		if err := b.preflight(ctx, client); err != nil {
+			return err
+		}
+	}
+	if b.daemon != nil {
+		defer func() {
+			if dir := b.daemon.close(); dir != "" {
+				fmt.Fprintf(progress, "kept %s (database and daemon log)\n", dir)
+			}
+			b.daemon = nil
+		}()
+	}
 	fmt.Fprintf(report, "target: %s, query API %s\n", target, b.api)
 
-	var after int64
-	if b.verify && !b.serve {
-		var err error
-		if after, err = api.feedHead(ctx); err != nil {
-			return withHint(fmt.Errorf("reading the change feed's head: %w", err), "-api URL of the target's query API (and its token), or -verify=false")
-		}
+	run, res, failures, err := b.loadAndVerify(ctx, client, "personad", report, progress)
+	out.daemonRun = run
+	if err != nil {
+		return err
 	}
-	rss, rssSource := b.readRSS(ctx, api)
-	out.RSSStart, out.RSSSource = rss, rssSource
-	fmt.Fprintf(report, "rss at start: %s\n", formatRSS(rss, rssSource))
-
-	res := runLoad(ctx, client, b.loadConfig(b.url, "personad", progress, api))
-	loadEnd := time.Now()
-	defer b.notify.close()
-	out.RSSEnd, _ = b.readRSS(context.WithoutCancel(ctx), api)
-	out.Personad = summarizeRun(res)
-	printRun(report, "personad", out.Personad)
-	if rssSource != "" {
-		fmt.Fprintf(report, "  rss           start %s, end %s\n", formatBytes(out.RSSStart), formatRSS(out.RSSEnd, rssSource))
-	}
-	if res.interrupted {
-		b.finish(out)
-		return errors.New("interrupted: the load did not finish, nothing was verified")
-	}
-	if res.acked == 0 {
-		b.finish(out)
-		return noAcknowledgement(res)
-	}
-
-	var failures error
-	if !b.verify && len(res.notAcked) > 0 {
-		failures = fmt.Errorf("%d events were never acknowledged", len(res.notAcked))
-	}
-	if b.verify {
-		v, err := verify(ctx, api, expectations(res.inquiries), after, b.concurrency)
-		if err != nil {
-			b.finish(out)
-			return withHint(fmt.Errorf("verifying: %w", err), "-api URL of the target's query API (and its token), or -verify=false")
-		}
-		if b.serve && v.foreign > 0 { // a fresh database: every change is ours
-			v.addf("change feed: %d changes of inquiries this run did not generate", v.foreign)
-		}
-		for _, e := range res.notAcked {
-			code, _ := e.lastCode.Load().(string)
-			v.addf("event %s (%s of inquiry %s) was never acknowledged; last answer: %s", e.ev.ID, e.ev.Name, e.ev.Inquiry.ID, code)
-		}
-		out.Verify = summarizeVerification(v, res.inquiries)
-		printVerification(report, out.Verify)
-		if v.n > 0 {
-			// A replay re-sends the same ids: against a database that holds
-			// them already, every delivery is a duplicate.
-			hint := fmt.Sprintf("inspect an inquiry with GET %s/v1/inquiries/ID/events; replay with -seed %d against a fresh database", b.api, b.seed)
-			if b.serve {
-				hint = fmt.Sprintf("replay with -seed %d -keep, then personad events -db DIR/personad.db ID", b.seed)
-			}
-			failures = withHint(fmt.Errorf("%d mismatches between ground truth and the target", v.n), hint)
-		}
-	}
+	api := &apiClient{client: client, base: b.api, token: b.token}
 	if b.getDuration > 0 {
 		var ids []string
 		for _, t := range res.inquiries {
@@ -256,21 +282,108 @@ func (b *benchCommand) Run(ctx context.Context) error {
 		out.Get = summarizeGets(g)
 		printGets(report, out.Get)
 	}
-	if daemon != nil {
-		b.notify.report(ctx, report, daemon, loadEnd)
-		daemon.stop() // the ceiling runs on an idle machine
+	if b.daemon != nil {
+		b.notify.report(ctx, report, b.daemon.changesHead, run.loadEnd)
+		b.daemon.stop() // the ceiling runs on an idle machine
 	}
 	if b.ceiling && ctx.Err() == nil {
-		if err := b.runCeiling(ctx, client, res, progress, report, out); err != nil {
-			b.finish(out)
+		c, err := b.runCeiling(ctx, client, res.generated, "ceiling", progress, report)
+		if err != nil {
 			return err
 		}
+		out.Ceiling = c
+		out.Ratio = printRatio(report, "personad/ceiling", b.rate, *out.Personad, *c)
 	}
-	b.finish(out)
 	if ctx.Err() != nil {
 		return errors.Join(failures, errors.New("interrupted: the figures after the load are partial"))
 	}
 	return failures
+}
+
+// loadAndVerify delivers the load to b.url and verifies the target. It
+// returns what verification found wrong in failures, and in err what
+// stopped it: an interruption, no acknowledgement at all, or a query API
+// it could not read.
+func (b *benchCommand) loadAndVerify(ctx context.Context, client *http.Client, label string, report, progress io.Writer) (run daemonRun, res *loadResult, failures, err error) {
+	api := &apiClient{client: client, base: b.api, token: b.token}
+	run = daemonRun{Target: b.url, API: b.api}
+	var after int64
+	if b.verify && b.daemon == nil {
+		if after, err = api.feedHead(ctx); err != nil {
+			return run, nil, nil, withHint(fmt.Errorf("reading the change feed's head: %w", err), "-api URL of the target's query API (and its token), or -verify=false")
+		}
+	}
+	rss, _, rssSource := b.readRSS(ctx, api)
+	run.RSSStart, run.RSSSource = rss, rssSource
+	fmt.Fprintf(report, "rss at start: %s\n", formatRSS(rss, rssSource))
+
+	daemonCPU, daemonCPUKnown := b.daemonCPU()
+	res = runLoad(ctx, client, b.loadConfig(b.url, label, progress, api))
+	run.loadEnd = time.Now()
+	daemonCPUEnd, _ := b.daemonCPU()
+	run.RSSEnd, run.RSSPeak, _ = b.readRSS(context.WithoutCancel(ctx), api)
+	p := summarizeRun(res)
+	p.BenchProcessHolds = "load generator"
+	if b.serve {
+		p.BenchProcessHolds = "load generator and daemon"
+	}
+	if daemonCPUKnown && res.acked > 0 {
+		p.DaemonCPUPerEvent = microseconds(daemonCPUEnd-daemonCPU) / float64(res.acked)
+	}
+	run.Personad = &p
+	printRun(report, label, p)
+	if rssSource != "" {
+		peak := ""
+		if run.RSSPeak > 0 {
+			peak = ", peak " + formatBytes(run.RSSPeak)
+		}
+		fmt.Fprintf(report, "  rss           start %s, end %s%s\n", formatBytes(run.RSSStart), formatRSS(run.RSSEnd, rssSource), peak)
+	}
+	if res.interrupted {
+		return run, res, nil, errors.New("interrupted: the load did not finish, nothing was verified")
+	}
+	if res.acked == 0 {
+		return run, res, nil, noAcknowledgement(res)
+	}
+
+	if !b.verify && len(res.notAcked) > 0 {
+		failures = fmt.Errorf("%d events were never acknowledged", len(res.notAcked))
+	}
+	if !b.verify {
+		return run, res, failures, nil
+	}
+	v, err := verify(ctx, api, expectations(res.inquiries), after, b.concurrency)
+	if err != nil {
+		return run, res, nil, withHint(fmt.Errorf("verifying: %w", err), "-api URL of the target's query API (and its token), or -verify=false")
+	}
+	if b.daemon != nil && v.foreign > 0 { // a fresh database: every change is ours
+		v.addf("change feed: %d changes of inquiries this run did not generate", v.foreign)
+	}
+	for _, e := range res.notAcked {
+		code, _ := e.lastCode.Load().(string)
+		v.addf("event %s (%s of inquiry %s) was never acknowledged; last answer: %s", e.ev.ID, e.ev.Name, e.ev.Inquiry.ID, code)
+	}
+	run.Verify = summarizeVerification(v, res.inquiries)
+	printVerification(report, run.Verify)
+	if v.n > 0 {
+		// A replay re-sends the same ids: against a database that holds
+		// them already, every delivery is a duplicate.
+		hint := fmt.Sprintf("inspect an inquiry with GET %s/v1/inquiries/ID/events; replay with -seed %d against a fresh database", b.api, b.seed)
+		if b.daemon != nil {
+			hint = fmt.Sprintf("replay with -seed %d -keep, then personad events -db DIR/personad.db ID", b.seed)
+		}
+		failures = withHint(fmt.Errorf("%d mismatches between ground truth and the target", v.n), hint)
+	}
+	return run, res, failures, nil
+}
+
+// daemonCPU returns the CPU time of the daemon the bench started, when it
+// runs in its own process.
+func (b *benchCommand) daemonCPU() (time.Duration, bool) {
+	if b.daemon == nil {
+		return 0, false
+	}
+	return b.daemon.cpu()
 }
 
 // finish prints the JSON summary when asked.
@@ -283,32 +396,38 @@ func (b *benchCommand) finish(out *benchReport) {
 	enc.Encode(out)
 }
 
-// runCeiling replays the personad run's deliveries to a bare HTTP server.
-func (b *benchCommand) runCeiling(ctx context.Context, client *http.Client, personad *loadResult, progress, report io.Writer, out *benchReport) error {
+// runCeiling replays a run's deliveries (events generated) to a bare
+// HTTP server.
+func (b *benchCommand) runCeiling(ctx context.Context, client *http.Client, events int, label string, progress, report io.Writer) (*runReport, error) {
 	srv, target, err := startCeiling()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer srv.Close()
-	cfg := b.loadConfig(target, "ceiling", progress, nil)
-	cfg.gen.Events, cfg.duration = personad.generated, 0
+	cfg := b.loadConfig(target, label, progress, nil)
+	cfg.gen.Events, cfg.duration = events, 0
 	res := runLoad(ctx, client, cfg)
 	if res.interrupted {
-		return errors.New("interrupted during the ceiling run")
+		return nil, errors.New("interrupted during the ceiling run")
 	}
 	c := summarizeRun(res)
-	out.Ceiling = &c
+	c.BenchProcessHolds = "load generator and bare server"
 	addr := strings.TrimSuffix(strings.TrimPrefix(target, "http://"), server.WebhookPath)
-	printRun(report, "ceiling (a bare net/http server on "+addr+" answering 200; the same deliveries from the same client)", c)
-	p := out.Personad
-	out.Ratio = &ratioReport{Throughput: ratio(p.AckedPerSecond, c.AckedPerSecond),
-		P50: ratio(p.Latency.P50, c.Latency.P50), P99: ratio(p.Latency.P99, c.Latency.P99)}
-	if b.rate > 0 { // both held to the same rate: only latency compares
-		fmt.Fprintf(report, "personad/ceiling at a fixed rate: latency p50 %.1f×, p99 %.1f×\n", out.Ratio.P50, out.Ratio.P99)
-		return nil
+	printRun(report, label+" (a bare net/http server on "+addr+" answering 200; the same deliveries from the same client)", c)
+	return &c, nil
+}
+
+// printRatio prints and returns num over den; at a fixed rate, where both
+// keep the same pace, only the latency ratio.
+func printRatio(w io.Writer, label string, rate float64, num, den runReport) *ratioReport {
+	r := &ratioReport{Throughput: ratio(num.AckedPerSecond, den.AckedPerSecond),
+		P50: ratio(num.Latency.P50, den.Latency.P50), P99: ratio(num.Latency.P99, den.Latency.P99)}
+	if rate > 0 {
+		fmt.Fprintf(w, "%s at a fixed rate: latency p50 %.2f×, p99 %.2f×\n", label, r.P50, r.P99)
+		return r
 	}
-	fmt.Fprintf(report, "personad/ceiling: throughput %.2f×, latency p50 %.1f×, p99 %.1f×\n", out.Ratio.Throughput, out.Ratio.P50, out.Ratio.P99)
-	return nil
+	fmt.Fprintf(w, "%s: throughput %.2f×, latency p50 %.2f×, p99 %.2f×\n", label, r.Throughput, r.P50, r.P99)
+	return r
 }
 
 func ratio(a, b float64) float64 {
@@ -327,6 +446,7 @@ func (b *benchCommand) loadConfig(target, label string, progress io.Writer, api 
 		concurrency: b.concurrency, rate: b.rate, duration: b.duration,
 		window: b.window, duplicates: b.duplicates, twins: b.twins,
 		retries: b.retries, backoff: b.backoff, interval: b.interval,
+		soakWindow: b.soakWindow,
 	}
 	cfg.onTick = func(t tick) {
 		elapsed := fmt.Sprintf("%5.0fs", t.elapsed.Seconds())
@@ -337,7 +457,7 @@ func (b *benchCommand) loadConfig(target, label string, progress io.Writer, api 
 			thousands(int64(t.acked)), thousands(int64(t.requests)), formatLatency(t.p50), formatLatency(t.p99))
 		if api != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			rss, source := b.readRSS(ctx, api)
+			rss, _, source := b.readRSS(ctx, api)
 			cancel()
 			if source != "" {
 				line += ", rss " + formatBytes(rss)
@@ -363,45 +483,31 @@ func (b *benchCommand) mode() string {
 }
 
 func (b *benchCommand) synchronousReport() string {
-	if b.serve {
+	if b.starter() != "" {
 		return b.synchronous
 	}
 	return ""
 }
 
-// readRSS reads the daemon's resident memory from its /metrics, or, with
-// -serve, this process's from /proc/self/status. With -serve the two are
-// the same process: the daemon and the load generator together.
-func (b *benchCommand) readRSS(ctx context.Context, api *apiClient) (int64, string) {
+// readRSS reads the daemon's resident memory now and at its peak (0 when
+// unknown): from /proc when the bench started it (with -serve that is this
+// process: the daemon and the load generator together), else from its
+// /metrics.
+func (b *benchCommand) readRSS(ctx context.Context, api *apiClient) (rss, peak int64, source string) {
+	if b.daemon != nil {
+		if rss, peak, source, err := b.daemon.memory(); err == nil {
+			return rss, peak, source
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if v, err := api.rss(ctx); err == nil {
 		if b.serve {
-			return v, "bench process: daemon and load generator, from /metrics"
+			return v, 0, "bench process: daemon and load generator, from /metrics"
 		}
-		return v, "daemon, from /metrics"
+		return v, 0, "daemon, from /metrics"
 	}
-	if b.serve {
-		if v, err := procRSS(); err == nil {
-			return v, "bench process: daemon and load generator, from /proc/self/status"
-		}
-	}
-	return 0, ""
-}
-
-// procRSS reads VmRSS from /proc/self/status (Linux).
-func procRSS() (int64, error) {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, errors.New("no VmRSS in /proc/self/status")
+	return 0, 0, ""
 }
 
 func formatRSS(v int64, source string) string {
@@ -459,6 +565,17 @@ type benchDaemon struct {
 	stopped bool
 }
 
+func (d *benchDaemon) memory() (rss, peak int64, source string, err error) {
+	rss, peak, err = procMemory("self")
+	return rss, peak, "bench process: daemon and load generator, from /proc/self/status", err
+}
+
+func (d *benchDaemon) cpu() (time.Duration, bool) { return 0, false }
+
+func (d *benchDaemon) changesHead(ctx context.Context) (int64, error) {
+	return d.serve.db.ChangesHead(ctx)
+}
+
 // startDaemon starts personad serve on 127.0.0.1:0 with a temp database,
 // a random secret and token, and its log in the temp directory.
 func (b *benchCommand) startDaemon() (*benchDaemon, error) {
@@ -499,8 +616,6 @@ func (b *benchCommand) startDaemon() (*benchDaemon, error) {
 	return d, nil
 }
 
-// stop shuts the daemon down; close also removes its directory unless
-// kept, and returns the directory when kept.
 func (d *benchDaemon) stop() {
 	if d.stopped {
 		return
@@ -545,6 +660,7 @@ func newBenchClient(concurrency int, timeout time.Duration) *http.Client {
 		IdleConnTimeout:     90 * time.Second,
 		TLSHandshakeTimeout: 5 * time.Second,
 		DisableCompression:  true,
+		WriteBufferSize:     16 << 10, // the headers and a body of up to 8 KB in one write
 	}
 	return &http.Client{Transport: tr, Timeout: timeout}
 }

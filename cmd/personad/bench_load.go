@@ -40,6 +40,10 @@ type loadConfig struct {
 
 	interval time.Duration
 	onTick   func(tick) // called every interval from one goroutine
+
+	// soakWindow, with duration, splits the latencies into windows of
+	// this length by when each delivery was due (open loop) or sent.
+	soakWindow time.Duration
 }
 
 // tick is one progress interval.
@@ -64,7 +68,10 @@ type loadResult struct {
 	duplicates  int64 // extra copies sent on purpose: later duplicates and concurrent twins
 	bytesSent   int64 // body bytes of every request
 	notAcked    []*eventTrack
-	lateness    time.Duration // open loop: the most a delivery left behind its schedule
+	lateness    time.Duration     // open loop: the most a delivery left behind its schedule
+	windows     [][]time.Duration // with soakWindow: each window's latencies, sorted
+	windowLen   time.Duration
+	cpu         time.Duration // this process's CPU time during the load; 0 when unknown
 	interrupted bool
 }
 
@@ -102,6 +109,30 @@ type delivery struct {
 // Persona makes up to 8 attempts (reference section 3).
 const personaAttempts = 8
 
+// Bodies are rendered ahead of sending, so that the generator's CPU is
+// not spent in the client while it measures. A run of a count of events
+// renders up to renderAheadCount deliveries before the clock starts (all
+// of them for -n up to about 30,000; about 130 MB of bodies at most). A
+// run for a duration (a soak: no count) keeps up to renderAheadSoak
+// deliveries rendered ahead in a producer goroutine during the load (at a
+// rate, a quarter of a second's worth), and sends them after the duration
+// is up, for the ground truth covers them.
+const (
+	renderAheadCount = 1 << 15
+	renderAheadSoak  = 1 << 11
+)
+
+// renderAhead is how many deliveries cfg keeps rendered ahead.
+func renderAhead(cfg loadConfig) int {
+	switch {
+	case cfg.duration == 0:
+		return renderAheadCount
+	case cfg.rate > 0:
+		return min(max(int(cfg.rate/4), 64), renderAheadSoak)
+	}
+	return renderAheadSoak
+}
+
 type loader struct {
 	cfg    loadConfig
 	client *http.Client
@@ -118,24 +149,37 @@ type loader struct {
 	failMu                               sync.Mutex
 	failed                               []*eventTrack
 
+	// Written by the producer only, read once it is done.
+	inquiries []*inquiryTrack
+	generated int
+	bodyBytes int64
 	// Written by the feeder only, read once it is done.
-	inquiries   []*inquiryTrack
-	generated   int
-	bodyBytes   int64
 	lateness    time.Duration
 	interrupted bool
 }
 
 // runLoad generates the stream of cfg.gen and delivers it to cfg.url. It
 // returns when every delivery has been acknowledged or given up, or soon
-// after ctx ends (the result then says interrupted).
+// after ctx ends (the result then says interrupted). The clock starts
+// once the first deliveries are rendered (see renderAheadCount).
 func runLoad(ctx context.Context, client *http.Client, cfg loadConfig) *loadResult {
 	l := &loader{
 		cfg: cfg, client: client,
 		queue: make(chan *delivery), retry: make(chan *delivery), done: make(chan struct{}),
 		rec: recorder{codes: map[string]int64{}},
 	}
+	rendered := make(chan *delivery, renderAhead(cfg))
+	primed, stopGenerating := make(chan struct{}), make(chan struct{})
+	var producer sync.WaitGroup
+	producer.Go(func() { l.produce(ctx, rendered, stopGenerating, primed) })
+	select {
+	case <-primed:
+	case <-ctx.Done():
+	}
+
+	cpuStart, cpuKnown := processCPU()
 	start := time.Now()
+	l.rec.start(start, cfg.soakWindow, cfg.duration)
 	var workers sync.WaitGroup
 	for range cfg.concurrency {
 		workers.Go(func() { l.work(ctx) })
@@ -145,11 +189,13 @@ func runLoad(ctx context.Context, client *http.Client, cfg loadConfig) *loadResu
 	if cfg.onTick != nil && cfg.interval > 0 {
 		ticker.Go(func() { l.tick(start, stopTicks) })
 	}
-	l.feed(ctx, start)
+	l.feed(ctx, start, rendered, stopGenerating)
+	producer.Wait()
 	l.outstanding.Wait()
 	close(l.done)
 	workers.Wait()
 	elapsed := time.Since(start)
+	cpuEnd, _ := processCPU()
 	close(stopTicks)
 	ticker.Wait()
 
@@ -157,9 +203,15 @@ func runLoad(ctx context.Context, client *http.Client, cfg loadConfig) *loadResu
 		generated: l.generated, bodyBytes: l.bodyBytes, inquiries: l.inquiries, elapsed: elapsed,
 		requests: l.requests.Load(), acked: l.acked.Load(), latencies: l.rec.all, codes: l.rec.codes,
 		retries: l.retries.Load(), duplicates: l.duplicates.Load(), bytesSent: l.bytesSent.Load(),
-		lateness: l.lateness, interrupted: l.interrupted || ctx.Err() != nil,
+		lateness: l.lateness, windows: l.rec.windows, windowLen: l.rec.windowLen, interrupted: l.interrupted || ctx.Err() != nil,
+	}
+	if cpuKnown {
+		res.cpu = cpuEnd - cpuStart
 	}
 	slices.Sort(res.latencies)
+	for _, w := range res.windows {
+		slices.Sort(w)
+	}
 	seen := map[*eventTrack]bool{}
 	for _, e := range l.failed {
 		if !e.acked.Load() && !seen[e] {
@@ -170,45 +222,39 @@ func runLoad(ctx context.Context, client *http.Client, cfg loadConfig) *loadResu
 	return res
 }
 
-// feed generates events, schedules their deliveries and hands them to the
-// workers, then closes the queue.
-func (l *loader) feed(ctx context.Context, start time.Time) {
-	defer close(l.queue)
+// produce generates events, renders their bodies and schedules their
+// deliveries into out, closing primed once out is full or everything is
+// in it. Once stop is closed it generates no more events but still puts
+// out every delivery of the events generated (the shuffle buffer and the
+// later duplicates), so that the ground truth is what is sent. It closes
+// out when done, or returns early when ctx ends.
+func (l *loader) produce(ctx context.Context, out chan<- *delivery, stop <-chan struct{}, primed chan<- struct{}) {
+	defer close(out)
+	var once sync.Once
+	signal := func() { once.Do(func() { close(primed) }) }
+	defer signal()
 	gen := loadgen.New(l.cfg.gen)
 	sched := newSchedule(l.cfg.gen.Seed, l.cfg.window, l.cfg.duplicates, l.cfg.twins)
 	tracks := map[*loadgen.Inquiry]*inquiryTrack{}
-	slot := 0
-	emit := func(d *delivery) bool {
-		if l.cfg.rate > 0 {
-			d.due = start.Add(time.Duration(float64(slot) / l.cfg.rate * float64(time.Second)))
-			slot++
-			if wait := time.Until(d.due); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-ctx.Done():
-					return false
-				}
+	put := func(ds []*delivery) bool {
+		for _, d := range ds {
+			select {
+			case out <- d:
+			case <-ctx.Done():
+				return false
+			}
+			if len(out) == cap(out) {
+				signal()
 			}
 		}
-		l.outstanding.Add(1)
-		select {
-		case l.queue <- d:
-			if !d.due.IsZero() {
-				l.lateness = max(l.lateness, time.Since(d.due))
-			}
-			return true
-		case <-ctx.Done():
-			l.outstanding.Done()
-			return false
-		}
+		return true
 	}
 	for {
-		if ctx.Err() != nil {
-			l.interrupted = true
+		select {
+		case <-stop:
+			put(sched.flush())
 			return
-		}
-		if l.cfg.duration > 0 && time.Since(start) >= l.cfg.duration {
-			break
+		default:
 		}
 		ev := gen.Next()
 		if ev == nil {
@@ -225,18 +271,55 @@ func (l *loader) feed(ctx context.Context, start time.Time) {
 		}
 		l.generated++
 		l.bodyBytes += int64(len(ev.Body))
-		for _, d := range sched.push(&delivery{ev: &eventTrack{ev: ev, inq: t}, attempt: 1}) {
-			if !emit(d) {
-				l.interrupted = true
-				return
-			}
+		if !put(sched.push(&delivery{ev: &eventTrack{ev: ev, inq: t}, attempt: 1})) {
+			return
 		}
 	}
-	for _, d := range sched.flush() {
-		if !emit(d) {
+	put(sched.flush())
+}
+
+// feed hands the rendered deliveries to the workers, at the rate when
+// one is set, until the producer is done, then closes the queue. Once the
+// duration is up it tells the producer to stop generating.
+func (l *loader) feed(ctx context.Context, start time.Time, rendered <-chan *delivery, stopGenerating chan<- struct{}) {
+	defer close(l.queue)
+	slot := 0
+	stopping := false
+	for d := range rendered {
+		if ctx.Err() != nil {
 			l.interrupted = true
 			return
 		}
+		if !stopping && l.cfg.duration > 0 && time.Since(start) >= l.cfg.duration {
+			close(stopGenerating)
+			stopping = true
+		}
+		if l.cfg.rate > 0 {
+			d.due = start.Add(time.Duration(float64(slot) / l.cfg.rate * float64(time.Second)))
+			slot++
+			if wait := time.Until(d.due); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					l.interrupted = true
+					return
+				}
+			}
+		}
+		l.outstanding.Add(1)
+		select {
+		case l.queue <- d:
+			if !d.due.IsZero() {
+				l.lateness = max(l.lateness, time.Since(d.due))
+			}
+		case <-ctx.Done():
+			l.outstanding.Done()
+			l.interrupted = true
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		l.interrupted = true
 	}
 }
 
@@ -353,7 +436,7 @@ func (l *loader) send(ctx context.Context, d *delivery) (ok, retry bool) {
 		from = d.due // open loop: from the scheduled time, so stalls are not hidden
 	}
 	now := time.Now()
-	l.rec.add(now.Sub(from), code)
+	l.rec.add(from, now.Sub(from), code)
 	l.requests.Add(1)
 	l.bytesSent.Add(int64(len(body)))
 	e.lastCode.Store(code)
@@ -415,13 +498,34 @@ type recorder struct {
 	all      []time.Duration
 	interval []time.Duration
 	codes    map[string]int64
+
+	// With a window length: the latencies of each window of the load's
+	// duration, by when each request's delivery was due or sent; requests
+	// after the duration count in the last window.
+	begin     time.Time
+	windowLen time.Duration
+	windows   [][]time.Duration
 }
 
-func (r *recorder) add(d time.Duration, code string) {
+// start sets the load's start, and windows of length window (0: none)
+// for a load of the given duration (0: of a count of events).
+func (r *recorder) start(begin time.Time, window, duration time.Duration) {
+	r.begin = begin
+	if window > 0 && duration > 0 {
+		r.windowLen = window
+		r.windows = make([][]time.Duration, (duration+window-1)/window)
+	}
+}
+
+func (r *recorder) add(from time.Time, d time.Duration, code string) {
 	r.mu.Lock()
 	r.all = append(r.all, d)
 	r.interval = append(r.interval, d)
 	r.codes[code]++
+	if r.windowLen > 0 {
+		i := min(max(int(from.Sub(r.begin)/r.windowLen), 0), len(r.windows)-1)
+		r.windows[i] = append(r.windows[i], d)
+	}
 	r.mu.Unlock()
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // benchNotify is bench's push to an application: -notify-url passes URLs
-// to the daemon -serve starts, -notify starts a receiver in this process
+// to the daemon the bench starts, -notify starts a receiver in this process
 // for it and reports how the push kept up.
 type benchNotify struct {
 	urls  []string
@@ -24,14 +24,14 @@ type benchNotify struct {
 }
 
 func (n *benchNotify) register(fs *flag.FlagSet) {
-	fs.Func("notify-url", "with -serve: the daemon also pushes its change feed to this URL (as serve -notify-url; may be repeated)", func(u string) error {
+	fs.Func("notify-url", "with a daemon the bench starts: it also pushes its change feed to this URL (as serve -notify-url; may be repeated)", func(u string) error {
 		if err := notify.CheckURL(u); err != nil {
 			return err
 		}
 		n.urls = append(n.urls, u)
 		return nil
 	})
-	fs.BoolVar(&n.local, "notify", false, "with -serve: the daemon pushes its change feed to a receiver in this process (answering 204), and the push's throughput and lag are reported")
+	fs.BoolVar(&n.local, "notify", false, "with a daemon the bench starts: it pushes its change feed to a receiver in this process (answering 204), and the push's throughput and lag are reported")
 }
 
 func (n *benchNotify) given() bool { return len(n.urls) > 0 || n.local }
@@ -57,11 +57,11 @@ func (n *benchNotify) daemonArgs() (args []string, secret string, err error) {
 
 // report waits (up to a minute) for the local receiver to have every
 // change of the feed and prints how the push went.
-func (n *benchNotify) report(ctx context.Context, w io.Writer, d *benchDaemon, loadEnd time.Time) {
+func (n *benchNotify) report(ctx context.Context, w io.Writer, changesHead func(context.Context) (int64, error), loadEnd time.Time) {
 	if n.recv == nil {
 		return
 	}
-	head, err := d.serve.db.ChangesHead(ctx)
+	head, err := changesHead(ctx)
 	if err != nil {
 		fmt.Fprintf(w, "push: reading the feed's head: %v\n", err)
 		return

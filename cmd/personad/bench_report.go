@@ -11,22 +11,33 @@ import (
 
 // benchReport is the machine-readable summary (-json).
 type benchReport struct {
-	Seed        uint64        `json:"seed"`
-	Target      string        `json:"target"`
-	API         string        `json:"api"`
-	InProcess   bool          `json:"in_process"`
-	Synchronous string        `json:"synchronous,omitempty"`
-	Concurrency int           `json:"concurrency"`
-	Rate        float64       `json:"rate,omitempty"`
-	Window      int           `json:"window"`
-	Personad    runReport     `json:"personad"`
-	RSSStart    int64         `json:"rss_start_bytes,omitempty"`
-	RSSEnd      int64         `json:"rss_end_bytes,omitempty"`
-	RSSSource   string        `json:"rss_source,omitempty"`
-	Verify      *verifyReport `json:"verify,omitempty"`
-	Get         *getReport    `json:"get,omitempty"`
-	Ceiling     *runReport    `json:"ceiling,omitempty"`
-	Ratio       *ratioReport  `json:"personad_over_ceiling,omitempty"`
+	Seed         uint64  `json:"seed"`
+	InProcess    bool    `json:"in_process"`
+	ChildProcess bool    `json:"child_process,omitempty"`
+	Synchronous  string  `json:"synchronous,omitempty"`
+	Concurrency  int     `json:"concurrency"`
+	Rate         float64 `json:"rate,omitempty"`
+	Window       int     `json:"window"`
+	daemonRun
+	Ceiling *runReport     `json:"ceiling,omitempty"`
+	Ratio   *ratioReport   `json:"personad_over_ceiling,omitempty"`
+	Compare *compareReport `json:"compare,omitempty"`
+}
+
+// daemonRun is one load of one daemon and what verification found.
+type daemonRun struct {
+	Binary    string        `json:"binary,omitempty"` // the binary run as a child process
+	Target    string        `json:"target,omitempty"`
+	API       string        `json:"api,omitempty"`
+	Personad  *runReport    `json:"personad,omitempty"`
+	RSSStart  int64         `json:"rss_start_bytes,omitempty"`
+	RSSEnd    int64         `json:"rss_end_bytes,omitempty"`
+	RSSPeak   int64         `json:"rss_peak_bytes,omitempty"` // VmHWM, when read from /proc
+	RSSSource string        `json:"rss_source,omitempty"`
+	Verify    *verifyReport `json:"verify,omitempty"`
+	Get       *getReport    `json:"get,omitempty"`
+
+	loadEnd time.Time
 }
 
 type runReport struct {
@@ -45,7 +56,31 @@ type runReport struct {
 	AvgBodyBytes      float64          `json:"avg_body_bytes"`
 	NotAcked          int              `json:"events_not_acknowledged"`
 	BehindScheduleMs  float64          `json:"max_behind_schedule_ms,omitempty"`
-	Interrupted       bool             `json:"interrupted,omitempty"`
+	// BenchCPUPerRequest is this process's CPU time during the load per
+	// request; BenchProcessHolds says what runs in it besides the load
+	// generator (the daemon with -serve, the bare server for the ceiling).
+	BenchCPUPerRequest float64 `json:"bench_process_cpu_us_per_request,omitempty"`
+	BenchProcessHolds  string  `json:"bench_process_holds,omitempty"`
+	// DaemonCPUPerEvent is a child daemon's CPU time during the load per
+	// acknowledged event.
+	DaemonCPUPerEvent float64     `json:"daemon_cpu_us_per_acked_event,omitempty"`
+	Soak              *soakReport `json:"soak,omitempty"`
+	Interrupted       bool        `json:"interrupted,omitempty"`
+}
+
+// soakReport is a -duration run's latency window by window.
+type soakReport struct {
+	WindowSeconds float64        `json:"window_seconds"`
+	Windows       []windowReport `json:"windows"`
+	// P99LastOverFirst is the last window's p99 over the first's.
+	P99LastOverFirst float64 `json:"p99_last_over_first"`
+}
+
+type windowReport struct {
+	StartSeconds float64 `json:"start_seconds"`
+	Requests     int     `json:"requests"`
+	P50          float64 `json:"p50_ms"`
+	P99          float64 `json:"p99_ms"`
 }
 
 // latencyReport holds exact quantiles of every request's latency, in ms.
@@ -108,8 +143,22 @@ func summarizeRun(r *loadResult) runReport {
 	if r.generated > 0 {
 		s.AvgBodyBytes = float64(r.bodyBytes) / float64(r.generated)
 	}
+	if r.cpu > 0 && r.requests > 0 {
+		s.BenchCPUPerRequest = microseconds(r.cpu) / float64(r.requests)
+	}
+	if len(r.windows) > 0 {
+		s.Soak = &soakReport{WindowSeconds: r.windowLen.Seconds()}
+		for i, w := range r.windows {
+			s.Soak.Windows = append(s.Soak.Windows, windowReport{StartSeconds: (time.Duration(i) * r.windowLen).Seconds(),
+				Requests: len(w), P50: ms(quantile(w, 0.5)), P99: ms(quantile(w, 0.99))})
+		}
+		first, last := s.Soak.Windows[0], s.Soak.Windows[len(s.Soak.Windows)-1]
+		s.Soak.P99LastOverFirst = ratio(last.P99, first.P99)
+	}
 	return s
 }
+
+func microseconds(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 func printRun(w io.Writer, label string, r runReport) {
 	fmt.Fprintf(w, "%s:\n", label)
@@ -123,9 +172,31 @@ func printRun(w io.Writer, label string, r runReport) {
 	fmt.Fprintf(w, "  answers       %s\n", formatCodes(r.StatusCodes))
 	fmt.Fprintf(w, "  retries       %s; duplicates sent %s\n", thousands(r.Retries), thousands(r.Duplicates))
 	fmt.Fprintf(w, "  bytes         %s sent; average body %s B\n", formatBytes(r.BytesSent), thousands(int64(r.AvgBodyBytes)))
+	if r.BenchCPUPerRequest > 0 {
+		fmt.Fprintf(w, "  cpu           bench process %.0f µs/request (%s)", r.BenchCPUPerRequest, r.BenchProcessHolds)
+		if r.DaemonCPUPerEvent > 0 {
+			fmt.Fprintf(w, "; daemon %.0f µs/acknowledged event", r.DaemonCPUPerEvent)
+		}
+		fmt.Fprintln(w)
+	}
 	if r.NotAcked > 0 {
 		fmt.Fprintf(w, "  not acknowledged: %s events\n", thousands(int64(r.NotAcked)))
 	}
+	if r.Soak != nil {
+		printSoak(w, r.Soak)
+	}
+}
+
+// printSoak prints the latency of each window and the last over the first.
+func printSoak(w io.Writer, s *soakReport) {
+	length := time.Duration(s.WindowSeconds * float64(time.Second))
+	fmt.Fprintf(w, "  per %v window (by when each delivery was due or sent; the last takes those sent after -duration):\n", length)
+	for i, win := range s.Windows {
+		from := time.Duration(i) * length
+		fmt.Fprintf(w, "    %8v–%-8v %9s requests  p50 %.1fms  p99 %.1fms\n", from, from+length, thousands(int64(win.Requests)), win.P50, win.P99)
+	}
+	first, last := s.Windows[0], s.Windows[len(s.Windows)-1]
+	fmt.Fprintf(w, "  p99 last/first %.2f× (%.1fms → %.1fms)\n", s.P99LastOverFirst, first.P99, last.P99)
 }
 
 // summarizeVerification also counts the events about other objects

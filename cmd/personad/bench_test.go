@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,7 +95,8 @@ func TestBenchFlags(t *testing.T) {
 	}
 	for _, flag := range []string{"serve", "keep", "synchronous", "auto-decide", "url", "api", "webhook-secrets-file",
 		"api-token-file", "c", "rate", "n", "duration", "window", "duplicates", "concurrent-duplicates", "rotation",
-		"retries", "retry-backoff", "timeout", "seed", "open", "interval", "json", "verify", "ceiling", "get-duration"} {
+		"retries", "retry-backoff", "timeout", "seed", "open", "interval", "json", "verify", "ceiling", "get-duration",
+		"serve-bin", "compare-bin", "runs", "soak-window"} {
 		if !strings.Contains(out+errOut, "\n  -"+flag+" ") && !strings.Contains(out+errOut, "\n  -"+flag+"\n") {
 			t.Errorf("bench -h does not document -%s", flag)
 		}
@@ -110,7 +113,17 @@ func TestBenchFlags(t *testing.T) {
 		{[]string{"-serve", "-duration", "0s"}, nil, "-duration must be positive"},
 		{[]string{"-serve", "-retries", "8"}, nil, "at most 7"},
 		{[]string{"-serve", "-duplicates", "2"}, nil, "shares between 0 and 1"},
-		{[]string{"-keep"}, nil, "apply to the daemon -serve starts"},
+		{[]string{"-keep"}, nil, "apply to the daemon the bench starts"},
+		{[]string{"-notify"}, nil, "apply to the daemon the bench starts"},
+		{[]string{"-serve", "-serve-bin", "personad"}, nil, "-serve runs the daemon in this process"},
+		{[]string{"-serve-bin", "personad", "-api", "http://x/"}, nil, "-serve-bin starts its own daemon"},
+		{[]string{"-compare-bin", "personad", "-url", "http://x/"}, nil, "-compare-bin starts its own daemon"},
+		{[]string{"-serve", "-runs", "2"}, nil, "-runs applies to -compare-bin"},
+		{[]string{"-compare-bin", "personad", "-runs", "0"}, nil, "-runs must be at least 1"},
+		{[]string{"-compare-bin", "personad", "-get-duration", "1s"}, nil, "not measured with -compare-bin"},
+		{[]string{"-serve", "-soak-window", "10s"}, nil, "-soak-window applies to a run for a -duration"},
+		{[]string{"-serve", "-duration", "1m", "-soak-window", "0s"}, nil, "-soak-window must be positive"},
+		{[]string{"-serve-bin", "no-such-personad-binary"}, nil, "-serve-bin"},
 		{[]string{"-url", "localhost:8080"}, map[string]string{envSecrets: "x"}, "not an http(s) URL"},
 		{nil, map[string]string{}, envSecrets},
 	}
@@ -547,4 +560,171 @@ func TestBenchWarnsOfPlainHTTPToken(t *testing.T) {
 			t.Errorf("-api %s: the warning shows the token: %q", tt.api, stderr.String())
 		}
 	}
+}
+
+// TestRenderAhead: before the clock starts, the producer has rendered
+// every delivery of a run that fits in its buffer, and fills the buffer
+// of one that does not; either way every event is delivered once.
+func TestRenderAhead(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		buffer int
+	}{{"all ahead", 500}, {"buffer full", 64}} {
+		t.Run(tt.name, func(t *testing.T) {
+			const events = 300
+			l := &loader{cfg: loadConfig{gen: loadgen.Config{Seed: 3, Events: events, Open: 10}, window: 20}}
+			out := make(chan *delivery, tt.buffer)
+			primed := make(chan struct{})
+			var producer sync.WaitGroup
+			producer.Go(func() { l.produce(context.Background(), out, make(chan struct{}), primed) })
+			<-primed
+			if got, want := len(out), min(events, tt.buffer); got != want {
+				t.Errorf("%d deliveries rendered when primed, want %d", got, want)
+			}
+			seen := map[string]bool{}
+			for d := range out {
+				if len(d.ev.ev.Body) < loadgen.MinBodySize || seen[d.ev.ev.ID] {
+					t.Fatalf("delivery of %s: body of %d bytes, seen before %v", d.ev.ev.ID, len(d.ev.ev.Body), seen[d.ev.ev.ID])
+				}
+				seen[d.ev.ev.ID] = true
+			}
+			producer.Wait()
+			if len(seen) != events || l.generated != events {
+				t.Errorf("%d events delivered, %d generated, want %d", len(seen), l.generated, events)
+			}
+		})
+	}
+}
+
+// TestSoakSendsWhatItGenerated: a run for a duration renders ahead while
+// it runs, and still sends every event it generated (the ground truth),
+// however many were rendered when the duration ran out; its latencies
+// are split into windows of the duration.
+func TestSoakSendsWhatItGenerated(t *testing.T) {
+	var mu sync.Mutex
+	received := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ev, err := engine.Parse(body)
+		if err != nil {
+			t.Errorf("parse: %v", err)
+		}
+		mu.Lock()
+		received[ev.ID] = true
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	res := runLoad(context.Background(), srv.Client(), loadConfig{
+		gen: loadgen.Config{Seed: 6, Open: 10}, url: srv.URL, secret: []byte("wbhsec_x"),
+		concurrency: 4, duration: 200 * time.Millisecond, window: 10, duplicates: 0.05, soakWindow: 50 * time.Millisecond,
+	})
+	if res.interrupted || res.generated == 0 || len(received) != res.generated || res.acked != int64(res.generated) || len(res.notAcked) != 0 {
+		t.Errorf("generated %d, received %d distinct events, acked %d, not acknowledged %d, interrupted %v",
+			res.generated, len(received), res.acked, len(res.notAcked), res.interrupted)
+	}
+	n := 0
+	for _, w := range res.windows {
+		n += len(w)
+	}
+	if len(res.windows) != 4 || n != int(res.requests) {
+		t.Errorf("%d windows holding %d latencies, want 4 holding all %d", len(res.windows), n, res.requests)
+	}
+}
+
+// TestRecorderWindows: a latency counts in the window of when its
+// delivery was due or sent; before the start in the first, after the
+// duration in the last.
+func TestRecorderWindows(t *testing.T) {
+	begin := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := recorder{codes: map[string]int64{}}
+	r.start(begin, time.Minute, 150*time.Second) // windows 0–1m, 1m–2m, 2m–2m30s
+	for _, at := range []time.Duration{-time.Second, 0, 59 * time.Second, time.Minute, 149 * time.Second, 10 * time.Minute} {
+		r.add(begin.Add(at), at, "200")
+	}
+	want := [][]time.Duration{{-time.Second, 0, 59 * time.Second}, {time.Minute}, {149 * time.Second, 10 * time.Minute}}
+	if len(r.windows) != len(want) {
+		t.Fatalf("%d windows, want %d", len(r.windows), len(want))
+	}
+	for i := range want {
+		if !slices.Equal(r.windows[i], want[i]) {
+			t.Errorf("window %d holds %v, want %v", i, r.windows[i], want[i])
+		}
+	}
+	s := summarizeRun(&loadResult{windows: r.windows, windowLen: r.windowLen, latencies: r.all})
+	if s.Soak == nil || len(s.Soak.Windows) != 3 || s.Soak.Windows[2].StartSeconds != 120 ||
+		s.Soak.P99LastOverFirst != ms(10*time.Minute)/ms(59*time.Second) {
+		t.Errorf("soak report %+v", s.Soak)
+	}
+	none := recorder{codes: map[string]int64{}}
+	none.start(begin, time.Minute, 0) // a count of events: no windows
+	none.add(begin, time.Millisecond, "200")
+	if none.windows != nil {
+		t.Errorf("windows without a duration: %v", none.windows)
+	}
+}
+
+// buildPersonad builds this package's binary into a temp directory.
+func buildPersonad(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "personad")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBenchChildProcess runs the daemon as a child process: -compare-bin
+// with the same binary as old and new, and a short soak of -serve-bin.
+func TestBenchChildProcess(t *testing.T) {
+	bin := buildPersonad(t)
+	t.Run("compare", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "bench", "-compare-bin", bin, "-serve-bin", bin, "-runs", "2",
+			"-n", "300", "-c", "8", "-open", "20", "-json")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		var rep benchReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
+		}
+		c := rep.Compare
+		if c == nil || rep.Personad != nil || !rep.ChildProcess || c.Old != bin || c.New != bin || len(c.Rounds) != 2 {
+			t.Fatalf("summary: %s", out)
+		}
+		for i, r := range c.Rounds {
+			if want := []string{"old", "new"}[i]; r.First != want {
+				t.Errorf("round %d: %s first, want %s", i+1, r.First, want)
+			}
+			for _, run := range []*daemonRun{r.Old, r.New} {
+				if run == nil || run.Binary != bin || run.Personad.AckedEvents != 300 || run.Verify == nil || run.Verify.Mismatches != 0 ||
+					run.RSSPeak < run.RSSEnd || run.RSSEnd == 0 || !strings.Contains(run.RSSSource, "daemon process") {
+					t.Errorf("round %d: run %+v", i+1, run)
+				}
+			}
+			if r.Ceiling == nil || r.Ceiling.AckedEvents != 300 {
+				t.Errorf("round %d: ceiling %+v", i+1, r.Ceiling)
+			}
+		}
+		if c.OldMedian.AckedPerSecond <= 0 || c.NewMedian.P99 <= 0 || c.CeilingMedian == nil ||
+			c.NewOverOld.Throughput != ratio(c.NewMedian.AckedPerSecond, c.OldMedian.AckedPerSecond) || c.NewOverCeiling == nil {
+			t.Errorf("medians: %s", out)
+		}
+	})
+	t.Run("soak", func(t *testing.T) {
+		code, out, errOut := runCLI(t, "bench", "-serve-bin", bin, "-rate", "300", "-duration", "1s", "-soak-window", "250ms",
+			"-c", "8", "-open", "20", "-notify", "-ceiling=false")
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, out, errOut)
+		}
+		for _, want := range []string{"a child process (pid", "\n0 mismatches\n", "per 250ms window", "p99 last/first",
+			"daemon process", ", peak ", "µs/request (load generator)", "push (to a receiver"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q:\n%s", want, out)
+			}
+		}
+		if n := strings.Count(out, " requests  p50 "); n != 4 {
+			t.Errorf("%d window lines, want 4:\n%s", n, out)
+		}
+	})
 }
