@@ -20,18 +20,19 @@
 // # Durability: the pipelined commit
 //
 // With Options.Synchronous "full" (the default) an Update returns nil only
-// once its writes are on the disk, yet the writer does not wait for the
-// disk. Its connection runs with synchronous=NORMAL: COMMIT writes the
-// batch's WAL frames (the last one marked as a commit, all salted with the
-// WAL header's salt and checksummed in one chain from it) and makes them
-// visible to readers, with no sync. The writer then hands the batch to a
-// sync goroutine and runs the next batch, while that goroutine fdatasyncs
-// the WAL through a descriptor of its own and only then answers the
-// batch's callers. One sync runs at a time and covers every batch handed
-// over before it began, whose frames were written by then: a caller is
-// answered only by a sync that began after its COMMIT returned. The check
-// that the file is still the one opened, and with a zero ForgetWithin the
-// checkpoint after a batch that scrubbed, still come before the answer.
+// once its writes are on the disk, yet the writer runs the next batch
+// while the disk syncs. Its connection runs with synchronous=NORMAL:
+// COMMIT writes the batch's WAL frames (the last one marked as a commit,
+// all salted with the WAL header's salt and checksummed in one chain from
+// it) and makes them visible to readers, with no sync. The writer then
+// hands the batch to a sync goroutine and runs the next batch, while that
+// goroutine fdatasyncs the WAL through a descriptor of its own and only
+// then answers the batch's callers. One sync runs at a time, and the
+// writer hands a batch over once the sync before it finished: each sync
+// overlaps the next batch, and a caller is answered only by a sync that
+// began after its COMMIT returned. The check that the file is still the
+// one opened, and with a zero ForgetWithin the checkpoint after a batch
+// that scrubbed, still come before the answer.
 //
 // Power loss before batch N's sync finished: no caller of N was answered
 // and no read returned anything of N (below). SQLite's recovery keeps the

@@ -19,9 +19,8 @@ func SetWALSync(db *DB, sync func() error) {
 	db.writer.syncer.syncFn.Store(&f)
 }
 
-// PendingSyncs returns how many committed batches wait for the sync after
-// the one in flight.
-func PendingSyncs(db *DB) int { return len(db.writer.syncer.pending) }
+// Commits returns how many COMMITs the writer began.
+func Commits(db *DB) int64 { return db.writer.syncer.started.Load() }
 
 // Closing reports whether Close has begun on db's writer.
 func Closing(db *DB) bool { return db.writer.isClosed() }

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -119,6 +120,7 @@ func TestPipelinedCommitOverlapsTheSync(t *testing.T) {
 	first := make(chan error, 1)
 	go func() { first <- db.Update(ctx, appendChange("evt_1")) }()
 	<-h.entered
+	commits := store.Commits(db)
 	committed := make(chan struct{})
 	type ack struct {
 		err   error
@@ -132,8 +134,8 @@ func TestPipelinedCommitOverlapsTheSync(t *testing.T) {
 		})
 		second <- ack{err, h.calls.Load()}
 	}()
-	<-committed                       // the writer ran the next batch with the first sync in flight
-	for store.PendingSyncs(db) == 0 { // and committed it
+	<-committed                        // the writer ran the next batch with the first sync in flight
+	for store.Commits(db) == commits { // and began its COMMIT
 		select {
 		case a := <-second:
 			t.Fatalf("the second Update returned (%v) before any sync that began after its commit", a.err)
@@ -270,5 +272,51 @@ func TestQuerySnapshotIsTaken(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("the query begun before the second commit read %d rows, want 1: its snapshot was taken after QueryContext returned", n)
+	}
+}
+
+// TestScrubCheckpointAfterGatedReaders: with a zero ForgetWithin, the
+// checkpoint before answering a batch that scrubbed must not wait for a
+// reader that saw the batch and waits for its sync, which would wait for
+// the checkpoint: the checkpoint completes, with no overdue report.
+func TestScrubCheckpointAfterGatedReaders(t *testing.T) {
+	bodies := history(t) // ends with inquiry.redacted
+	path := filepath.Join(t.TempDir(), "personad.db")
+	var (
+		db      *store.DB
+		arm     atomic.Bool
+		overdue atomic.Int32
+	)
+	readDone := make(chan error, 1)
+	db = openPath(t, path, store.Options{MinFree: -1, OnForgetOverdue: func() { overdue.Add(1) },
+		OnBatch: func(int) { // between the commit and the checkpoint
+			if !arm.CompareAndSwap(true, false) {
+				return
+			}
+			go func() {
+				_, err := db.Changes(ctx, 0, 1000)
+				readDone <- err
+			}()
+			for store.ReadsWaiting(db) == 0 {
+				runtime.Gosched()
+			}
+		}})
+	eng := engine.New(db, engine.Policy{})
+	for _, b := range bodies[:len(bodies)-1] {
+		ingest(t, eng, b)
+	}
+	arm.Store(true)
+	ingest(t, eng, bodies[len(bodies)-1])
+	if arm.Load() {
+		t.Fatal("the redaction's batch did not run OnBatch: this case tests nothing")
+	}
+	if err := <-readDone; err != nil {
+		t.Errorf("the reader that saw the redaction: %v", err)
+	}
+	if n := overdue.Load(); n != 0 {
+		t.Errorf("OnForgetOverdue called %d times: the checkpoint before answering did not complete", n)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() != 0 {
+		t.Errorf("the WAL was not truncated before the redaction was answered (%v)", err)
 	}
 }

@@ -17,9 +17,10 @@ import (
 // synchronous=NORMAL, which writes a batch's WAL frames without syncing
 // them, hands the batch over and runs the next one, while the syncer
 // fdatasyncs the WAL and only then answers the batch's callers. One sync
-// is in flight at a time, and it covers every batch handed over before it
-// started. It also gates the readers (await), which can see a commit
-// before it is durable.
+// is in flight at a time: the writer hands the next batch over once it
+// finished, so one batch runs beside each sync and batches stay as large
+// as the callers waiting allow. It also gates the readers (await), which
+// can see a commit before it is durable.
 type walSyncer struct {
 	wal    *os.File                             // the -wal file, opened once after Open's checkpoint
 	syncFn atomic.Pointer[func(*os.File) error] // fdatasync; tests replace it
@@ -44,9 +45,10 @@ type walSyncer struct {
 // syncBatch is a committed batch waiting for the sync that makes it
 // durable.
 type syncBatch struct {
-	upTo    int64 // started when it was handed over: every commit up to it has returned
+	upTo    int64 // started when it was handed over: every commit up to it had returned
 	reqs    []*request
-	answers []error // what each caller is told once the batch is durable
+	answers []error       // what each caller is told once the batch is durable
+	synced  chan struct{} // closed once the batch is answered, for flush; or nil
 }
 
 // newWALSyncer opens the WAL of the database at path, which Open's
@@ -77,7 +79,7 @@ func newWALSyncer(path string, guard *fileGuard) (*walSyncer, error) {
 	if err := fdatasync(wal); err != nil {
 		return fail(fmt.Errorf("sync the WAL: %w", err))
 	}
-	s := &walSyncer{wal: wal, advanced: make(chan struct{}), pending: make(chan *syncBatch, 1), exited: make(chan struct{})}
+	s := &walSyncer{wal: wal, advanced: make(chan struct{}), pending: make(chan *syncBatch), exited: make(chan struct{})}
 	fn := fdatasync
 	s.syncFn.Store(&fn)
 	go s.run()
@@ -106,29 +108,25 @@ func (s *walSyncer) beginCommit() {
 }
 
 // hand passes a committed batch to the sync goroutine; it blocks while a
-// batch already waits for the next sync.
+// sync is in flight.
 func (s *walSyncer) hand(reqs []*request, answers []error) {
 	s.pending <- &syncBatch{upTo: s.started.Load(), reqs: reqs, answers: answers}
 }
 
-// run syncs and answers the batches handed over until stop.
+// flush waits until every commit begun so far is synced (or a sync
+// failed). Only the writer goroutine calls it.
+func (s *walSyncer) flush() {
+	b := &syncBatch{upTo: s.started.Load(), synced: make(chan struct{})}
+	s.pending <- b
+	<-b.synced
+}
+
+// run syncs and answers the batches handed over until stop. A batch is
+// handed over after its COMMIT returned, so the sync that follows covers
+// its frames.
 func (s *walSyncer) run() {
 	defer close(s.exited)
-	var group []*syncBatch
 	for b := range s.pending {
-		group = append(group[:0], b)
-	drain: // every batch handed over by now is covered by the sync below
-		for {
-			select {
-			case b, ok := <-s.pending:
-				if !ok {
-					break drain
-				}
-				group = append(group, b)
-			default:
-				break drain
-			}
-		}
 		err := s.failure()
 		if err == nil {
 			s.since.Store(time.Now().UnixNano())
@@ -138,19 +136,19 @@ func (s *walSyncer) run() {
 			s.since.Store(0)
 		}
 		if err == nil {
-			s.durable.Store(group[len(group)-1].upTo)
+			s.durable.Store(b.upTo)
 			s.wake()
 		}
-		for _, b := range group {
-			for i, r := range b.reqs {
-				answer := b.answers[i]
-				if err != nil {
-					answer = err
-				}
-				r.done <- answer
+		for i, r := range b.reqs {
+			answer := b.answers[i]
+			if err != nil {
+				answer = err
 			}
+			r.done <- answer
 		}
-		clear(group)
+		if b.synced != nil {
+			close(b.synced)
+		}
 	}
 }
 

@@ -309,7 +309,12 @@ func (w *writer) commit(batch []*request) {
 	}
 	if batchErr == nil && w.scrubbed && w.forget == 0 {
 		// Forget before acknowledging: the callers learn of the commit
-		// once the old bodies are gone from the WAL too.
+		// once the old bodies are gone from the WAL too. A reader that saw
+		// the batch waits for its sync holding its snapshot, which the
+		// checkpoint would wait for: sync first.
+		if w.syncer != nil {
+			w.syncer.flush()
+		}
 		w.checkpoint(true)
 	}
 	for i := range live {
