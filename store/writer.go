@@ -28,15 +28,14 @@ import (
 // nothing fn wrote was kept and the caller should retry; an error matching
 // engine.ErrUnavailable, for this and every later Update, once a sync of
 // the WAL failed (fn's writes may or may not survive a power loss); an
-// error matching
-// both engine.ErrUnavailable and ctx's error when ctx ended after fn ran
-// but before its commit returned (a stalled disk): the batch may still
-// commit later, so the caller must treat it as not stored and retry,
-// idempotently; and an error matching ErrReplaced and
+// error matching both engine.ErrUnavailable and ctx's error when ctx ended
+// after fn ran but before its commit and sync returned (a stalled disk):
+// the batch may still commit later, so the caller must treat it as not
+// stored and retry, idempotently; and an error matching ErrReplaced and
 // engine.ErrUnavailable, for this and every later Update, once the file at
 // the path is no longer the one opened. A nil error is only ever returned
-// after the commit, and after a check that the file committed to is still
-// the one at the path.
+// after the commit (and its sync), and after a check that the file
+// committed to is still the one at the path.
 func (db *DB) Update(ctx context.Context, fn func(engine.Tx) error) error {
 	if db.writer == nil {
 		return fmt.Errorf("%w: store: %s was opened read-only", engine.ErrUnavailable, db.path)
@@ -172,9 +171,9 @@ func (w *writer) do(ctx context.Context, fn func(*tx) error) error {
 		default:
 		}
 		// fn runs or ran, and its commit (or its sync) has not returned:
-		// with a stalled disk it may not for minutes. Never wait past the caller's
-		// deadline, and never call it stored: it may yet commit (a
-		// redelivery then finds it), or not.
+		// with a stalled disk it may not for minutes. Never wait past the
+		// caller's deadline, and never call it stored: it may yet commit
+		// (a redelivery then finds it), or not.
 		return fmt.Errorf("store: %w: the commit did not finish in time (%w); it may still complete", engine.ErrUnavailable, ctx.Err())
 	}
 }
