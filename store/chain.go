@@ -157,6 +157,9 @@ func chainExisting(ctx context.Context, tx *sql.Tx) error {
 // well-formed link, engine.ErrUnavailable when the read failed.
 func (db *DB) Head(ctx context.Context) (ChainHead, error) {
 	h, linked, err := readHead(ctx, db.read)
+	if err == nil {
+		err = db.awaitDurable(ctx) // a head handed out must not vanish
+	}
 	if err != nil {
 		return ChainHead{}, unavailable("read chain head", err)
 	}

@@ -10,7 +10,7 @@ import (
 // an inquiry no event has given a status yet counts under "". Errors:
 // engine.ErrUnavailable.
 func (db *DB) StatusCounts(ctx context.Context) (map[engine.Status]int64, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT coalesce(status, ''), count(*) FROM inquiries GROUP BY 1`)
+	rows, err := db.query(ctx, `SELECT coalesce(status, ''), count(*) FROM inquiries GROUP BY 1`)
 	if err != nil {
 		return nil, unavailable("count inquiries", err)
 	}

@@ -132,11 +132,18 @@ func (db *DB) checkHealth() error {
 				Message: fmt.Sprintf("%s free on the database's file system, below the minimum of %s", mib(int64(free)), mib(db.opts.MinFree))}
 		}
 	}
+	if err := w.syncer.failure(); err != nil {
+		return &HealthError{Reason: HealthWriteFailed, Message: "syncing the WAL to disk failed; restart personad", Err: err}
+	}
 	if since := w.busySince.Load(); since != 0 {
 		if d := time.Since(time.Unix(0, since)); d > stalledAfter {
 			return &HealthError{Reason: HealthStalled, Err: engine.ErrUnavailable,
 				Message: fmt.Sprintf("the writer has been in one commit for %v: the disk may not be answering", d.Round(time.Millisecond))}
 		}
+	}
+	if d := w.syncer.stalledFor(); d > stalledAfter {
+		return &HealthError{Reason: HealthStalled, Err: engine.ErrUnavailable,
+			Message: fmt.Sprintf("the writer has been syncing the WAL for %v: the disk may not be answering", d.Round(time.Millisecond))}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), healthWrite)
 	defer cancel()

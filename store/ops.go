@@ -316,7 +316,7 @@ func (db *DB) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
 	// Events and changes are never deleted and their seq is AUTOINCREMENT,
 	// rolled back with the writes that took it: the highest seq is the count.
-	err := db.read.QueryRowContext(ctx, `SELECT
+	err := db.queryRow(ctx, `SELECT
 		(SELECT coalesce(max(seq), 0) FROM events),
 		(SELECT count(*) FROM inquiries),
 		(SELECT coalesce(sum(anomalies), 0) FROM inquiries),

@@ -11,7 +11,9 @@ import (
 )
 
 // The read methods use the read-only pool: in WAL mode they see the last
-// committed state and never wait for the writer.
+// committed state and never wait for the writer's transactions. They do
+// wait for its WAL sync when they may have seen a commit that is not
+// durable yet (query): what a read returns never vanishes on power loss.
 
 // GetInquiry implements engine.Reader. Errors: engine.ErrNotFound when no
 // such inquiry is stored, engine.ErrUnavailable when the read failed.
@@ -184,22 +186,69 @@ func (db *DB) DeadLetters(ctx context.Context, limit int) ([]engine.DeadLetter, 
 }
 
 // query runs a read statement prepared once per query text on the read
-// pool: parsing the SQL again took a third of GET /v1/inquiries/:id.
+// pool (parsing the SQL again took a third of GET /v1/inquiries/:id), and
+// is the one place every read of the store passes: once the statement's
+// snapshot is taken it waits, when the writer has begun a commit its WAL
+// sync has not covered yet, for that sync (walSyncer.await), so that no
+// reader is told of a change before it is durable.
+//
+// The driver steps a statement once before QueryContext returns (test
+// TestQuerySnapshotIsTaken pins it), which begins its read transaction:
+// every row the returned Rows yield comes from that snapshot, so a commit
+// not begun by the time await reads its counter is not among them.
 func (db *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st, err := db.stmt(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(ctx, args...)
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.awaitDurable(ctx); err != nil {
+		rows.Close()
+		return nil, err
+	}
+	return rows, nil
 }
 
-// queryRow is query for one row; errors surface in Scan.
-func (db *DB) queryRow(ctx context.Context, q string, args ...any) rowScanner {
-	st, err := db.stmt(ctx, q)
-	if err != nil {
-		return errRow{err}
+// awaitDurable waits until every commit begun by now is durable (nothing
+// to wait for without a writer, or with synchronous=normal).
+func (db *DB) awaitDurable(ctx context.Context) error {
+	if db.writer == nil {
+		return nil
 	}
-	return st.QueryRowContext(ctx, args...)
+	return db.writer.syncer.await(ctx)
+}
+
+// queryRow is query for one row; errors surface in Scan, sql.ErrNoRows
+// when there is none.
+func (db *DB) queryRow(ctx context.Context, q string, args ...any) rowScanner {
+	rows, err := db.query(ctx, q, args...)
+	return firstRow{rows, err}
+}
+
+// firstRow scans the first row of rows, as *sql.Row does.
+type firstRow struct {
+	rows *sql.Rows
+	err  error
+}
+
+func (r firstRow) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	return r.rows.Close()
 }
 
 func (db *DB) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
@@ -219,10 +268,6 @@ func (db *DB) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 
 type rowScanner interface{ Scan(dest ...any) error }
 
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }
-
 // Conflicts returns the latest limit conflicting bodies (engine.Conflict),
 // newest first, for an operator to inspect. Errors: engine.ErrInvalid for
 // a limit outside 1..engine.MaxLimit, engine.ErrUnavailable.
@@ -230,7 +275,7 @@ func (db *DB) Conflicts(ctx context.Context, limit int) ([]engine.Conflict, erro
 	if limit < 1 || limit > engine.MaxLimit {
 		return nil, fmt.Errorf("%w: limit must be between 1 and %d", engine.ErrInvalid, engine.MaxLimit)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT seq, event_id, object_id, body_object_id, received_at,
+	rows, err := db.query(ctx, `SELECT seq, event_id, object_id, body_object_id, received_at,
 		deliveries, sha256, body FROM conflicts ORDER BY seq DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, unavailable("read conflicts", err)

@@ -1,39 +1,3 @@
-// Package store keeps personad's event log, inquiry projections and change
-// feed in one SQLite file (modernc.org/sqlite, no cgo). *DB implements
-// engine.Store.
-//
-// Writes go through one connection and one goroutine: concurrent Updates
-// are batched into a single IMMEDIATE transaction (group commit), each in
-// its own savepoint, so one fsync acknowledges many events and a failing
-// update takes only itself down. Reads use a separate pool of read-only
-// connections and, in WAL mode, never wait for the writer.
-//
-// The file holds the event log (one row per event id, with its first
-// body), the conflicting bodies that arrived later under a stored id
-// (once per SHA-256, outside the hash chain), dead letters, projections
-// and the change feed. A projection's times keep every digit of the
-// created-ats they come from; the integer time columns are unix
-// milliseconds, for listings and for SQL readers, and nothing folds on
-// them.
-//
-// Bodies (events.body, conflicts.body, dead_letters.body) are stored in
-// the form of internal/bodycodec: a tag byte, then the body raw (tag 0)
-// or as an S2 block encoded with a dictionary made from Persona's example
-// bodies (tag 1); a body of a tag this build does not know is an error,
-// not a guess. An event's body is encoded by the engine in the
-// delivering goroutine (DB implements engine.BodyEncoder), so the writer
-// only writes; a body scrubbed inside a unit of work, a conflict and a
-// dead letter are encoded by the writer. The SHA-256 and the hash chain
-// are those of the body as received. An SQL reader of the file sees the
-// encoded bytes: personad events and the query API decode them.
-//
-// An event is found by events.event_key, a 64-bit FNV-1a hash of its id,
-// through an index of 8-byte keys; the lookup compares the id as well,
-// and a trigger (events_unique_id) refuses a second row of one id, so a
-// collision of keys costs a comparison and never merges two events. The
-// log is read by inquiry through events_by_object (object_id,
-// object_type) and by related inquiry through the partial
-// events_by_related_inquiry; an inquiry event is in only the first.
 package store
 
 import (
@@ -54,8 +18,9 @@ import (
 // Options tunes a store. The zero value is the durable default.
 type Options struct {
 	// Synchronous is "full" (the default: an acknowledged event survives
-	// power loss) or "normal" (faster, but may lose the last acknowledged
-	// events on power loss; a process crash loses nothing).
+	// power loss; the WAL sync of one batch overlaps the next, see the
+	// package doc) or "normal" (no sync at commit: may lose the last
+	// acknowledged events on power loss; a process crash loses nothing).
 	Synchronous string
 	// MaxBatch bounds how many Updates share one transaction; 0 means
 	// DefaultMaxBatch. 1 commits every Update on its own.
@@ -160,7 +125,11 @@ func Open(path string, opts Options) (*DB, error) {
 }
 
 func open(path string, opts Options) (*DB, error) {
-	w, err := sql.Open("sqlite", writerDSN(path, opts))
+	// With synchronous=FULL the writer syncs the WAL itself, beside the
+	// next batch (walSyncer): SQLite commits as with NORMAL.
+	wopts := opts
+	wopts.Synchronous = "NORMAL"
+	w, err := sql.Open("sqlite", writerDSN(path, wopts))
 	if err != nil {
 		return nil, openError(path, err)
 	}
@@ -195,7 +164,7 @@ func open(path string, opts Options) (*DB, error) {
 		r.Close()
 		return nil, openError(path, err)
 	}
-	wr, err := newWriter(w, opts, !checkpointed, guard)
+	wr, err := newWriter(w, path, opts, !checkpointed, guard)
 	if err != nil {
 		w.Close()
 		r.Close()

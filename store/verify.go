@@ -77,6 +77,9 @@ func (db *DB) Verify(ctx context.Context, p engine.Policy, anchor *ChainHead) (V
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
+	if err := db.awaitDurable(ctx); err != nil { // what it checked must not vanish
+		return rep, unavailable("verify", err)
+	}
 	if rep.OK() {
 		return rep, nil
 	}

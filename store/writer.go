@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,22 +17,25 @@ import (
 // fns of everything queued and commits them in one transaction. When one
 // of them fails, the batch is rolled back and run again with each fn in
 // its own savepoint, so fn may run twice (engine.Store says so). Update
-// returns after the COMMIT succeeded (and, with synchronous=FULL, reached
-// the disk).
+// returns after the COMMIT succeeded and, with synchronous=FULL, once a
+// sync of the WAL that started after it returned has finished (the
+// pipelined commit of the package doc).
 //
 // Errors: fn's own error, in which case fn's writes were rolled back and
 // the rest of the batch was unaffected; ctx's error when ctx ended before
 // fn ran; an error matching engine.ErrUnavailable when the store could not
 // commit (disk full, I/O error, closed or read-only store), in which case
 // nothing fn wrote was kept and the caller should retry; an error matching
-// both engine.ErrUnavailable and ctx's error when ctx ended after fn ran
-// but before its commit returned (a stalled disk): the batch may still
-// commit later, so the caller must treat it as not stored and retry,
-// idempotently; and an error matching ErrReplaced and
+// engine.ErrUnavailable, for this and every later Update, once a sync of
+// the WAL failed (fn's writes may or may not survive a power loss); an
+// error matching both engine.ErrUnavailable and ctx's error when ctx ended
+// after fn ran but before its commit and sync returned (a stalled disk):
+// the batch may still commit later, so the caller must treat it as not
+// stored and retry, idempotently; and an error matching ErrReplaced and
 // engine.ErrUnavailable, for this and every later Update, once the file at
 // the path is no longer the one opened. A nil error is only ever returned
-// after the commit, and after a check that the file committed to is still
-// the one at the path.
+// after the commit (and its sync), and after a check that the file
+// committed to is still the one at the path.
 func (db *DB) Update(ctx context.Context, fn func(engine.Tx) error) error {
 	if db.writer == nil {
 		return fmt.Errorf("%w: store: %s was opened read-only", engine.ErrUnavailable, db.path)
@@ -75,6 +80,10 @@ type writer struct {
 	// guard says whether the file is still the one opened; checked after
 	// every commit, before anyone hears of it.
 	guard *fileGuard
+	// syncer syncs the WAL after each commit and answers the batch's
+	// callers; nil with synchronous=normal, where the writer answers at
+	// commit.
+	syncer *walSyncer
 	// busySince is when the batch or checkpoint under way started, in unix
 	// nanoseconds, or 0 while the writer waits: Health calls a writer that
 	// is stuck in one stalled without queueing behind it.
@@ -102,16 +111,24 @@ type writer struct {
 	overdueNoted bool      // onOverdue was called for the current forgetDeadline
 }
 
-// newWriter starts the writer; with checkpointDue, the checkpoint that
-// forgets scrubbed bodies is due at once (Open's could not complete).
-func newWriter(db *sql.DB, o Options, checkpointDue bool, guard *fileGuard) (*writer, error) {
+// newWriter starts the writer of the database at path; with
+// checkpointDue, the checkpoint that forgets scrubbed bodies is due at
+// once (Open's could not complete).
+func newWriter(db *sql.DB, path string, o Options, checkpointDue bool, guard *fileGuard) (*writer, error) {
 	stmts, err := prepare(db)
 	if err != nil {
 		return nil, err
 	}
+	var syncer *walSyncer
+	if o.Synchronous == "FULL" {
+		if syncer, err = newWALSyncer(path, guard); err != nil {
+			stmts.close()
+			return nil, err
+		}
+	}
 	w := &writer{db: db, stmts: stmts, cache: newProjections(), maxBatch: o.MaxBatch, onBatch: o.OnBatch,
 		forget: o.ForgetWithin, busy: o.BusyTimeout, queue: make(chan *request, 4*o.MaxBatch), exited: make(chan struct{}),
-		onOverdue: o.OnForgetOverdue, guard: guard}
+		onOverdue: o.OnForgetOverdue, guard: guard, syncer: syncer}
 	if checkpointDue {
 		w.forgetBy = time.Now()
 		w.forgetDeadline.Store(w.forgetBy.Add(w.forget).UnixNano())
@@ -125,7 +142,7 @@ func (w *writer) do(ctx context.Context, fn func(*tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := w.guard.failure(); err != nil {
+	if err := w.failure(); err != nil {
 		return err
 	}
 	r := &request{fn: fn, done: make(chan error, 1)}
@@ -153,12 +170,21 @@ func (w *writer) do(ctx context.Context, fn func(*tx) error) error {
 			return err
 		default:
 		}
-		// fn runs or ran, and its commit has not returned: with a stalled
-		// disk it may not for minutes. Never wait past the caller's
-		// deadline, and never call it stored: it may yet commit (a
-		// redelivery then finds it), or not.
+		// fn runs or ran, and its commit (or its sync) has not returned:
+		// with a stalled disk it may not for minutes. Never wait past the
+		// caller's deadline, and never call it stored: it may yet commit
+		// (a redelivery then finds it), or not.
 		return fmt.Errorf("store: %w: the commit did not finish in time (%w); it may still complete", engine.ErrUnavailable, ctx.Err())
 	}
+}
+
+// failure returns why the writer refuses every write (the file was
+// replaced, a sync failed), or nil.
+func (w *writer) failure() error {
+	if err := w.guard.failure(); err != nil {
+		return err
+	}
+	return w.syncer.failure()
 }
 
 // isClosed reports whether close was called.
@@ -168,8 +194,10 @@ func (w *writer) isClosed() bool {
 	return w.closed
 }
 
-// close lets the writer commit what is queued, then checkpoints the WAL
-// and closes the connection.
+// close lets the writer commit what is queued and waits for its syncs,
+// then checkpoints the WAL and closes the connection. After a failed sync
+// it does not checkpoint: the WAL may not hold what SQLite thinks it does,
+// and the next Open recovers from what is on the disk.
 func (w *writer) close() error {
 	w.mu.Lock()
 	if w.closed {
@@ -180,6 +208,10 @@ func (w *writer) close() error {
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.exited
+	if err := w.syncer.failure(); err != nil {
+		w.stmts.close()
+		return errors.Join(err, w.db.Close())
+	}
 	done, cerr := checkpointWAL(w.db, w.busy, w.busy)
 	w.stmts.close()
 	if err := w.db.Close(); err != nil {
@@ -193,6 +225,9 @@ func (w *writer) close() error {
 
 func (w *writer) loop() {
 	defer close(w.exited)
+	if w.syncer != nil {
+		defer w.syncer.stop() // the last batches are answered before close checkpoints
+	}
 	batch := make([]*request, 0, w.maxBatch)
 	for {
 		r, ok := w.next()
@@ -237,7 +272,9 @@ func (w *writer) next() (r *request, ok bool) {
 	return r, ok
 }
 
-// commit runs one batch and answers every caller in it.
+// commit runs one batch and answers every caller in it, or, with a
+// syncer, hands it to the syncer, which answers once the batch is
+// durable.
 func (w *writer) commit(batch []*request) {
 	live := batch[:0]
 	for _, r := range batch {
@@ -246,6 +283,12 @@ func (w *writer) commit(batch []*request) {
 		}
 	}
 	if len(live) == 0 {
+		return
+	}
+	if err := w.syncer.failure(); err != nil {
+		for _, r := range live {
+			r.done <- err
+		}
 		return
 	}
 	w.batches.Add(1)
@@ -265,15 +308,27 @@ func (w *writer) commit(batch []*request) {
 	}
 	if batchErr == nil && w.scrubbed && w.forget == 0 {
 		// Forget before acknowledging: the callers learn of the commit
-		// once the old bodies are gone from the WAL too.
+		// once the old bodies are gone from the WAL too. A reader that saw
+		// the batch waits for its sync holding its snapshot, which the
+		// checkpoint would wait for: sync first.
+		if w.syncer != nil {
+			w.syncer.flush()
+		}
 		w.checkpoint(true)
 	}
-	for i, r := range live {
-		err := errs[i]
-		if err == nil {
-			err = answer
+	for i := range live {
+		if errs[i] == nil {
+			errs[i] = answer
 		}
-		r.done <- err
+	}
+	if w.syncer != nil {
+		// Every answer waits for the sync, failures too: an fn may have
+		// failed on what an earlier batch, not yet durable, wrote.
+		w.syncer.hand(slices.Clone(live), errs)
+	} else {
+		for i, r := range live {
+			r.done <- errs[i]
+		}
 	}
 	if !w.forgetBy.IsZero() && !time.Now().Before(w.forgetBy) {
 		w.checkpoint(false)
@@ -369,6 +424,7 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 	if err := t.flushLinks(); err != nil {
 		return abort("add links", err)
 	}
+	w.syncer.beginCommit() // a reader that sees this commit waits for its sync
 	if err := sqlTx.Commit(); err != nil {
 		w.cache.reset()
 		w.headKnown = false // kept or not, the next batch reads what is
