@@ -43,10 +43,13 @@ type projections struct {
 	histMisses int64    // InquiryHistory calls that read and parsed the log
 }
 
-// maxCachedHistoryEvents bounds the parsed-history cache (an event is
-// ~0.6 KB in the heap, so ~20 MB); when it is full a tenth of its
-// inquiries are dropped.
-const maxCachedHistoryEvents = 32_768
+// maxCachedHistoryEvents bounds the parsed-history cache (an event and
+// its strings are ~0.9 KB of live heap, so ~7 MB, about twice that in
+// RSS); when it is full a tenth of its inquiries are dropped. The logs of
+// the inquiries in progress fit (personad bench keeps 200 open, ~2,000
+// events); at 32,768 the soak's daemon peaked 40 MiB higher, and a fully
+// shuffled BenchmarkIngestRealistic ran no faster.
+const maxCachedHistoryEvents = 8_192
 
 // maxCachedLinks bounds the known-links cache (~100 bytes each); when it
 // is full it starts again empty.
