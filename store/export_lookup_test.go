@@ -1,9 +1,6 @@
 package store
 
 import (
-	"context"
-	"strings"
-
 	"github.com/personad/personad/engine"
 )
 
@@ -18,19 +15,5 @@ func ListingPlan(db *DB, q engine.Query) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rows, err := db.read.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+query, args...)
-	if err != nil {
-		return "", err
-	}
-	defer rows.Close()
-	var steps []string
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			return "", err
-		}
-		steps = append(steps, detail)
-	}
-	return strings.Join(steps, "\n"), rows.Err()
+	return QueryPlan(db, query, args...)
 }

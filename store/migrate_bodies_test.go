@@ -5,11 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -226,23 +224,7 @@ func diffEverything(got, want everything) string {
 // code of that version stored them.
 func writeBeforeEncodedBodies(tb testing.TB, path, src string) {
 	tb.Helper()
-	names, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	raw := rawDB(tb, path, "_pragma=journal_mode(WAL)")
-	for _, name := range names {
-		n, _, _ := strings.Cut(filepath.Base(name), "_")
-		if v, _ := strconv.Atoi(n); v >= store.VersionBodiesEncoded {
-			continue
-		}
-		script, err := os.ReadFile(name)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		mustExec(tb, raw, string(script))
-	}
-	mustExec(tb, raw, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = 1885696627", store.VersionBodiesEncoded-1)) // "pers"
+	raw := schemaBefore(tb, path, store.VersionBodiesEncoded)
 	mustExec(tb, raw, fmt.Sprintf("ATTACH DATABASE 'file:%s?mode=ro' AS src", src))
 	for _, table := range []string{"inquiries", "changes", "links", "forgotten", "settings", "notify_endpoints", "drifts", "state"} {
 		mustExec(tb, raw, fmt.Sprintf("INSERT INTO main.%[1]s SELECT * FROM src.%[1]s", table))

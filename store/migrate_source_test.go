@@ -80,23 +80,7 @@ func TestMigrateEventSource(t *testing.T) {
 // projection they fold to, as that version's store wrote them.
 func writeBeforeSource(tb testing.TB, path, id string, bodies ...[]byte) {
 	tb.Helper()
-	names, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	raw := rawDB(tb, path, "_pragma=journal_mode(WAL)")
-	for _, name := range names {
-		n, _, _ := strings.Cut(filepath.Base(name), "_")
-		if v, _ := strconv.Atoi(n); v >= store.VersionEventSource {
-			continue
-		}
-		script, err := os.ReadFile(name)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		mustExec(tb, raw, string(script))
-	}
-	mustExec(tb, raw, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = 1885696627", store.VersionEventSource-1)) // "pers"
+	raw := schemaBefore(tb, path, store.VersionEventSource)
 	var (
 		prev   [32]byte
 		events []*engine.Event
@@ -130,4 +114,29 @@ func writeBeforeSource(tb testing.TB, path, id string, bodies ...[]byte) {
 	if err := raw.Close(); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// schemaBefore creates a database at path with the schema of the version
+// before version (every migration numbered below it), as that version
+// wrote it, and returns a raw connection to it.
+func schemaBefore(tb testing.TB, path string, version int) *sql.DB {
+	tb.Helper()
+	names, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	raw := rawDB(tb, path, "_pragma=journal_mode(WAL)")
+	for _, name := range names {
+		n, _, _ := strings.Cut(filepath.Base(name), "_")
+		if v, _ := strconv.Atoi(n); v >= version {
+			continue
+		}
+		script, err := os.ReadFile(name)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		mustExec(tb, raw, string(script))
+	}
+	mustExec(tb, raw, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = 1885696627", version-1)) // "pers"
+	return raw
 }

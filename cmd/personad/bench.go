@@ -576,16 +576,24 @@ func (d *benchDaemon) changesHead(ctx context.Context) (int64, error) {
 	return d.serve.db.ChangesHead(ctx)
 }
 
+// benchTempDir makes the temp directory of a daemon the bench starts and
+// the daemon's log file in it.
+func benchTempDir() (dir string, log *os.File, err error) {
+	if dir, err = os.MkdirTemp("", "personad-bench-"); err != nil {
+		return "", nil, err
+	}
+	if log, err = os.Create(filepath.Join(dir, "personad.log")); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, log, nil
+}
+
 // startDaemon starts personad serve on 127.0.0.1:0 with a temp database,
 // a random secret and token, and its log in the temp directory.
 func (b *benchCommand) startDaemon() (*benchDaemon, error) {
-	dir, err := os.MkdirTemp("", "personad-bench-")
+	dir, log, err := benchTempDir()
 	if err != nil {
-		return nil, err
-	}
-	log, err := os.Create(filepath.Join(dir, "personad.log"))
-	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	b.secret = []byte("wbhsec_bench_" + randomHex(16))

@@ -57,13 +57,8 @@ const childStartTimeout = 30 * time.Second
 // startChild starts bin serve with a random secret and token and waits
 // until its query API answers.
 func (b *benchCommand) startChild(ctx context.Context, bin string, client *http.Client) (*childDaemon, error) {
-	dir, err := os.MkdirTemp("", "personad-bench-")
+	dir, log, err := benchTempDir()
 	if err != nil {
-		return nil, err
-	}
-	log, err := os.Create(filepath.Join(dir, "personad.log"))
-	if err != nil {
-		os.RemoveAll(dir)
 		return nil, err
 	}
 	d := &childDaemon{bin: bin, dir: dir, log: log, keep: b.keep, exited: make(chan struct{}), stopped: true}
