@@ -9,7 +9,10 @@ import (
 // maxCachedProjections bounds the writer's projection cache (~0.5 KB each,
 // about twice that in the heap). A miss costs one indexed SELECT and a
 // JSON decode; the bound keeps the daemon's memory flat on a small VM.
-const maxCachedProjections = 20_000
+// The inquiries in progress fit many times over (personad bench keeps
+// 200 open); it was 20,000 until the soak of issue 15 ran over its RSS
+// target.
+const maxCachedProjections = 10_000
 
 // projections caches the writer's view of inquiry projections, so that an
 // event arriving in order needs neither a SELECT nor JSON decoding. Only
@@ -44,12 +47,12 @@ type projections struct {
 }
 
 // maxCachedHistoryEvents bounds the parsed-history cache (an event and
-// its strings are ~0.9 KB of live heap, so ~7 MB, about twice that in
+// its strings are ~0.9 KB of live heap, so ~3.5 MB, about twice that in
 // RSS); when it is full a tenth of its inquiries are dropped. The logs of
-// the inquiries in progress fit (personad bench keeps 200 open, ~2,000
-// events); at 32,768 the soak's daemon peaked 40 MiB higher, and a fully
-// shuffled BenchmarkIngestRealistic ran no faster.
-const maxCachedHistoryEvents = 8_192
+// the inquiries in progress fit twice (personad bench keeps 200 open,
+// ~2,000 events). At 32,768 the soak's daemon peaked 35 MiB higher, and
+// a fully shuffled BenchmarkIngestRealistic ran no faster than at 4,096.
+const maxCachedHistoryEvents = 4_096
 
 // maxCachedLinks bounds the known-links cache (~100 bytes each); when it
 // is full it starts again empty.

@@ -39,8 +39,8 @@
 // The writer keeps three bounded caches, each right because every write
 // goes through it and each emptied when a batch fails or another process
 // commits (PRAGMA data_version): the projections it last saved or read
-// (20,000), the links known stored (100,000), and the parsed logs of
-// recent inquiries (8,192 events, engine.HistoryTx), so that a late
+// (10,000), the links known stored (100,000), and the parsed logs of
+// recent inquiries (4,096 events, engine.HistoryTx), so that a late
 // event re-folds its inquiry without reading or parsing a stored body. A
 // log is cached from its inquiry's first event or the first re-fold that
 // reads it, grows with each event appended, and is dropped when its
