@@ -558,10 +558,8 @@ func noAcknowledgement(res *loadResult) error {
 
 // benchDaemon is the personad -serve starts in this process.
 type benchDaemon struct {
-	serve   *Serve
-	dir     string
-	log     *os.File
-	keep    bool
+	serve *Serve
+	benchDir
 	stopped bool
 }
 
@@ -576,29 +574,48 @@ func (d *benchDaemon) changesHead(ctx context.Context) (int64, error) {
 	return d.serve.db.ChangesHead(ctx)
 }
 
-// benchTempDir makes the temp directory of a daemon the bench starts and
-// the daemon's log file in it.
-func benchTempDir() (dir string, log *os.File, err error) {
-	if dir, err = os.MkdirTemp("", "personad-bench-"); err != nil {
-		return "", nil, err
+// benchDir is the temp directory of a daemon the bench starts (its
+// database) and the daemon's log file in it; keep leaves it on the disk.
+type benchDir struct {
+	dir  string
+	log  *os.File
+	keep bool
+}
+
+func newBenchDir(keep bool) (benchDir, error) {
+	dir, err := os.MkdirTemp("", "personad-bench-")
+	if err != nil {
+		return benchDir{}, err
 	}
-	if log, err = os.Create(filepath.Join(dir, "personad.log")); err != nil {
+	log, err := os.Create(filepath.Join(dir, "personad.log"))
+	if err != nil {
 		os.RemoveAll(dir)
-		return "", nil, err
+		return benchDir{}, err
 	}
-	return dir, log, nil
+	return benchDir{dir: dir, log: log, keep: keep}, nil
+}
+
+// release closes the log and removes the directory unless it is kept;
+// kept is its path then.
+func (d benchDir) release() (kept string) {
+	d.log.Close()
+	if d.keep {
+		return d.dir
+	}
+	os.RemoveAll(d.dir)
+	return ""
 }
 
 // startDaemon starts personad serve on 127.0.0.1:0 with a temp database,
 // a random secret and token, and its log in the temp directory.
 func (b *benchCommand) startDaemon() (*benchDaemon, error) {
-	dir, log, err := benchTempDir()
+	bd, err := newBenchDir(b.keep)
 	if err != nil {
 		return nil, err
 	}
 	b.secret = []byte("wbhsec_bench_" + randomHex(16))
 	b.token = randomHex(16)
-	d := &benchDaemon{serve: NewServe(io.Discard, log), dir: dir, log: log, keep: b.keep}
+	d := &benchDaemon{serve: NewServe(io.Discard, bd.log), benchDir: bd}
 	notifyArgs, notifySecret, err := b.notify.daemonArgs()
 	if err != nil {
 		d.close()
@@ -606,7 +623,7 @@ func (b *benchCommand) startDaemon() (*benchDaemon, error) {
 	}
 	env := map[string]string{envSecrets: string(b.secret), envAPIToken: b.token, envNotifySecret: notifySecret}
 	d.serve.Getenv = func(k string) string { return env[k] }
-	args := append([]string{"-db", filepath.Join(dir, "personad.db"), "-listen", "127.0.0.1:0", "-api-listen", "127.0.0.1:0",
+	args := append([]string{"-db", filepath.Join(d.dir, "personad.db"), "-listen", "127.0.0.1:0", "-api-listen", "127.0.0.1:0",
 		"-synchronous", b.synchronous}, notifyArgs...)
 	if b.autoDecide {
 		args = append(args, "-auto-decide")
@@ -636,12 +653,7 @@ func (d *benchDaemon) stop() {
 
 func (d *benchDaemon) close() (kept string) {
 	d.stop()
-	d.log.Close()
-	if d.keep {
-		return d.dir
-	}
-	os.RemoveAll(d.dir)
-	return ""
+	return d.release()
 }
 
 // startCeiling starts the bare server: it reads each body and answers 200.

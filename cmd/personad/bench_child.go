@@ -41,12 +41,10 @@ type benchServer interface {
 // would show them). Only flags the code before issue 15 has are passed,
 // so that -compare-bin can run a binary built from it.
 type childDaemon struct {
-	bin     string
-	cmd     *exec.Cmd
-	dir     string
-	log     *os.File
+	bin string
+	cmd *exec.Cmd
+	benchDir
 	exited  chan struct{}
-	keep    bool
 	stopped bool
 	api     *apiClient
 }
@@ -57,11 +55,11 @@ const childStartTimeout = 30 * time.Second
 // startChild starts bin serve with a random secret and token and waits
 // until its query API answers.
 func (b *benchCommand) startChild(ctx context.Context, bin string, client *http.Client) (*childDaemon, error) {
-	dir, log, err := benchTempDir()
+	bd, err := newBenchDir(b.keep)
 	if err != nil {
 		return nil, err
 	}
-	d := &childDaemon{bin: bin, dir: dir, log: log, keep: b.keep, exited: make(chan struct{}), stopped: true}
+	d := &childDaemon{bin: bin, benchDir: bd, exited: make(chan struct{}), stopped: true}
 	b.secret = []byte("wbhsec_bench_" + randomHex(16))
 	b.token = randomHex(16)
 	notifyArgs, notifySecret, err := b.notify.daemonArgs()
@@ -75,14 +73,14 @@ func (b *benchCommand) startChild(ctx context.Context, bin string, client *http.
 		return nil, err
 	}
 	webhook, api := net.JoinHostPort("127.0.0.1", ports[0]), net.JoinHostPort("127.0.0.1", ports[1])
-	args := append([]string{"serve", "-db", filepath.Join(dir, "personad.db"), "-listen", webhook, "-api-listen", api,
+	args := append([]string{"serve", "-db", filepath.Join(d.dir, "personad.db"), "-listen", webhook, "-api-listen", api,
 		"-synchronous", b.synchronous}, notifyArgs...)
 	if b.autoDecide {
 		args = append(args, "-auto-decide")
 	}
 	d.cmd = exec.Command(bin, args...)
 	d.cmd.Env = childEnv(os.Environ(), map[string]string{envSecrets: string(b.secret), envAPIToken: b.token, envNotifySecret: notifySecret})
-	d.cmd.Stdout, d.cmd.Stderr = log, log
+	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
 	if err := d.cmd.Start(); err != nil {
 		d.close()
 		return nil, fmt.Errorf("starting %s serve: %w", bin, err)
@@ -161,12 +159,7 @@ func (d *childDaemon) stop() {
 
 func (d *childDaemon) close() (kept string) {
 	d.stop()
-	d.log.Close()
-	if d.keep {
-		return d.dir
-	}
-	os.RemoveAll(d.dir)
-	return ""
+	return d.release()
 }
 
 // childEnv is this process's environment without personad's and
