@@ -9,9 +9,9 @@ import (
 // maxCachedProjections bounds the writer's projection cache (~0.5 KB each,
 // about twice that in the heap). A miss costs one indexed SELECT and a
 // JSON decode; the bound keeps the daemon's memory flat on a small VM.
-// The inquiries in progress fit many times over (personad bench keeps
-// 200 open); it was 20,000 until the soak of issue 15 ran over its RSS
-// target.
+// The least recently used are forgotten first, so the inquiries in
+// progress stay (personad bench keeps 200 open); it was 20,000 until the
+// soak of issue 15 ran over its RSS target.
 const maxCachedProjections = 10_000
 
 // projections caches the writer's view of inquiry projections, so that an
@@ -25,32 +25,31 @@ const maxCachedProjections = 10_000
 // inquiry's every event repeats are inserted once, and the filter of
 // forgotten ids (nil until loaded), with the same rules.
 type projections struct {
-	m        map[string]*engine.Inquiry // nil value: known to have no projection
-	version  int64                      // data_version the entries are valid for
-	fnWrites []string                   // ids the running fn saved
+	m        *lru[*engine.Inquiry] // nil value: known to have no projection
+	version  int64                 // data_version the entries are valid for
+	fnWrites []string              // ids the running fn saved
 
 	links     map[engine.Link]struct{} // stored links
 	fnLinks   []engine.Link            // links the running fn inserted
 	forgotten *idFilter
 
 	// hist holds inquiries' stored logs parsed (InquiryHistory), in seq
-	// order, each as ParseRecords parses it; histEvents counts the events
-	// it holds. An entry is started by a miss, or by the first event of
+	// order, each as ParseRecords parses it, weighed by their counts of
+	// events. An entry is started by a miss, or by the first event of
 	// an inquiry with no projection, and grows with AppendEvent. A
 	// rewrite of an object's stored bodies drops its entry (Retain's
 	// empties the cache), a kept conflict drops its event's inquiry's,
 	// and the running fn's entries are dropped when it rolls back.
-	hist       map[string][]*engine.Event
-	histEvents int
+	hist       *lru[[]*engine.Event]
 	fnHist     []string // inquiries whose entry the running fn started or grew
 	histMisses int64    // InquiryHistory calls that read and parsed the log
 }
 
 // maxCachedHistoryEvents bounds the parsed-history cache (an event and
 // its strings are ~0.9 KB of live heap, so ~3.5 MB, about twice that in
-// RSS); when it is full a tenth of its inquiries are dropped. The logs of
-// the inquiries in progress fit twice (personad bench keeps 200 open,
-// ~2,000 events). At 32,768 the soak's daemon peaked 35 MiB higher, and
+// RSS); when it is full the least recently used logs are dropped. The
+// logs of the inquiries in progress fit twice (personad bench keeps 200
+// open, ~2,000 events). At 32,768 the soak's daemon peaked 35 MiB higher, and
 // a fully shuffled BenchmarkIngestRealistic ran no faster than at 4,096.
 const maxCachedHistoryEvents = 4_096
 
@@ -59,14 +58,14 @@ const maxCachedHistoryEvents = 4_096
 const maxCachedLinks = 100_000
 
 func newProjections() *projections {
-	return &projections{m: make(map[string]*engine.Inquiry), version: -1, links: make(map[engine.Link]struct{}),
-		hist: make(map[string][]*engine.Event)}
+	return &projections{m: newLRU[*engine.Inquiry](maxCachedProjections), version: -1,
+		links: make(map[engine.Link]struct{}), hist: newLRU[[]*engine.Event](maxCachedHistoryEvents)}
 }
 
 // history returns a new slice of the cached events of id's log, with room
 // for one more; ok is false on a miss.
 func (p *projections) history(id string) (events []*engine.Event, ok bool) {
-	h, ok := p.hist[id]
+	h, ok := p.hist.get(id)
 	if !ok {
 		return nil, false
 	}
@@ -77,15 +76,7 @@ func (p *projections) history(id string) (events []*engine.Event, ok bool) {
 
 // historyLoaded caches id's log as the database holds it now.
 func (p *projections) historyLoaded(id string, events []*engine.Event) {
-	p.dropHistory(id)
-	for p.histEvents+len(events) > maxCachedHistoryEvents && len(p.hist) > 0 {
-		p.evictHistories()
-	}
-	if len(events) > maxCachedHistoryEvents {
-		return
-	}
-	p.hist[id] = slices.Clone(events)
-	p.histEvents += len(events)
+	p.hist.put(id, slices.Clone(events), len(events))
 	p.fnHist = append(p.fnHist, id)
 }
 
@@ -94,13 +85,12 @@ func (p *projections) historyLoaded(id string, events []*engine.Event) {
 // uncached unless the log was empty, and one whose event the engine did
 // not hand over (ev nil) is dropped.
 func (p *projections) appended(id string, ev *engine.Event, isNew bool) {
-	h, ok := p.hist[id]
+	h, ok := p.hist.peek(id)
 	switch {
 	case ev == nil:
 		p.dropHistory(id)
 	case ok:
-		p.hist[id] = append(h, ev)
-		p.histEvents++
+		p.hist.put(id, append(h, ev), len(h)+1)
 		p.fnHist = append(p.fnHist, id)
 	case isNew:
 		p.historyLoaded(id, []*engine.Event{ev})
@@ -108,35 +98,14 @@ func (p *projections) appended(id string, ev *engine.Event, isNew bool) {
 }
 
 // dropHistory forgets id's cached log.
-func (p *projections) dropHistory(id string) {
-	if h, ok := p.hist[id]; ok {
-		p.histEvents -= len(h)
-		delete(p.hist, id)
-	}
-}
+func (p *projections) dropHistory(id string) { p.hist.remove(id) }
 
 // bodiesRewritten forgets every cached log: a stored body changed.
-func (p *projections) bodiesRewritten() {
-	clear(p.hist)
-	p.histEvents = 0
-}
-
-// evictHistories forgets a tenth of the cached logs (at least one), picked
-// by map iteration order.
-func (p *projections) evictHistories() {
-	n := max(1, len(p.hist)/10)
-	for id := range p.hist {
-		if n == 0 {
-			return
-		}
-		p.dropHistory(id)
-		n--
-	}
-}
+func (p *projections) bodiesRewritten() { p.hist.clear() }
 
 // get returns a copy of the cached projection; ok is false on a miss.
 func (p *projections) get(id string) (inq *engine.Inquiry, ok bool) {
-	inq, ok = p.m[id]
+	inq, ok = p.m.get(id)
 	if inq != nil {
 		inq = inq.Clone()
 	}
@@ -146,32 +115,16 @@ func (p *projections) get(id string) (inq *engine.Inquiry, ok bool) {
 // stored says whether the database holds a projection for id; known is
 // false when the cache does not know.
 func (p *projections) stored(id string) (stored, known bool) {
-	inq, known := p.m[id]
+	inq, known := p.m.peek(id)
 	return inq != nil, known
 }
 
 // loaded caches what the database holds for id (nil: nothing).
 func (p *projections) loaded(id string, inq *engine.Inquiry) {
-	if len(p.m) >= maxCachedProjections {
-		p.evict()
-	}
 	if inq != nil {
 		inq = inq.Clone()
 	}
-	p.m[id] = inq
-}
-
-// evict forgets a tenth of the cache, picked by map iteration order
-// (random), so that the inquiries in progress mostly stay.
-func (p *projections) evict() {
-	n := len(p.m) / 10
-	for id := range p.m {
-		if n == 0 {
-			return
-		}
-		delete(p.m, id)
-		n--
-	}
+	p.m.put(id, inq, 1)
 }
 
 // saved caches a projection the running fn wrote.
@@ -205,7 +158,7 @@ func (p *projections) startFn() {
 // rollBackFn forgets what the rolled-back fn wrote.
 func (p *projections) rollBackFn() {
 	for _, id := range p.fnWrites {
-		delete(p.m, id)
+		p.m.remove(id)
 	}
 	for _, l := range p.fnLinks {
 		delete(p.links, l)
@@ -233,7 +186,7 @@ func (p *projections) reset() {
 }
 
 func (p *projections) clear() {
-	clear(p.m)
+	p.m.clear()
 	clear(p.links)
 	p.forgotten = nil
 	p.bodiesRewritten()

@@ -14,7 +14,9 @@ import (
 // a log so far.
 func CheckHistoryCache(db *DB) (cached int, misses int64, err error) {
 	err = db.writer.do(context.Background(), func(t *tx) error {
-		for id, events := range t.cache.hist {
+		logs := make(map[string][]*engine.Event)
+		t.cache.hist.all(func(id string, events []*engine.Event) { logs[id] = events })
+		for id, events := range logs {
 			recs, err := t.InquiryEvents(id)
 			if err != nil {
 				return err
@@ -33,8 +35,8 @@ func CheckHistoryCache(db *DB) (cached int, misses int64, err error) {
 			}
 			cached++
 		}
-		if n := countEvents(t.cache.hist); n != t.cache.histEvents {
-			return fmt.Errorf("the cache counts %d events and holds %d", t.cache.histEvents, n)
+		if n := countEvents(logs); n != t.cache.hist.weight {
+			return fmt.Errorf("the cache counts %d events and holds %d", t.cache.hist.weight, n)
 		}
 		misses = t.cache.histMisses
 		return nil

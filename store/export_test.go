@@ -37,7 +37,7 @@ func Queued(db *DB) int { return len(db.writer.queue) }
 // reads its projection back from the file.
 func EvictProjections(db *DB) error {
 	return db.writer.do(context.Background(), func(t *tx) error {
-		clear(t.cache.m)
+		t.cache.m.clear()
 		return nil
 	})
 }

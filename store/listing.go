@@ -36,7 +36,7 @@ func listedByKey(inq *engine.Inquiry) byKey {
 // which the writer's cache holds as last saved or loaded, that inq
 // replaces.
 func (t *tx) inquiryUpdate(inq *engine.Inquiry) stmtID {
-	prev := t.cache.m[inq.ID]
+	prev, _ := t.cache.m.peek(inq.ID)
 	switch {
 	case prev == nil || listedByKey(prev) != listedByKey(inq):
 		return sUpdateInquiry
