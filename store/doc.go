@@ -79,16 +79,7 @@
 // frame it syncs the database file before recording so (nBackfill); only
 // then may the WAL be truncated (personad's TRUNCATE checkpoints) or reset
 // (below). So no frame leaves the WAL before its page is durable in the
-// database file. Most checkpoints run beside the writer, PASSIVE, from a
-// connection of a checkpointer goroutine of their own, at most every 50
-// ms after a commit: the same SQLite code, with the same syncs, so a
-// frame of a batch whose own sync has not finished reaches the database
-// file only after the checkpoint's sync of the WAL made it durable, and a
-// power loss then keeps it in the file and in the WAL alike. The writer
-// still checkpoints after a commit that leaves 10,000 frames in the WAL (a
-// backstop; under a steady load the WAL restarts only so), and for
-// forgetting and at Close, holding the checkpointer off meanwhile. After
-// a failed sync (below) the checkpointer stops with the writer.
+// database file.
 //
 // WAL reset: after a checkpoint copied the whole WAL, the next commit
 // writes the WAL again from its start, under a new salt. SQLite writes the
