@@ -263,9 +263,6 @@ func writerDSN(path string, o Options) string {
 	q.Add("_pragma", "foreign_keys(ON)")
 	q.Add("_pragma", "cache_size(-32768)") // 32 MiB
 	q.Add("_pragma", "temp_store(MEMORY)") // savepoint sub-journals stay off the disk
-	if backgroundCheckpoints {
-		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", writerAutocheckpoint)) // a backstop: see checkpointer
-	}
 	return fileURI(path, q)
 }
 

@@ -84,8 +84,6 @@ type writer struct {
 	// callers; nil with synchronous=normal, where the writer answers at
 	// commit.
 	syncer *walSyncer
-	// ckpt checkpoints the WAL beside the writer; nil when turned off.
-	ckpt *checkpointer
 	// busySince is when the batch or checkpoint under way started, in unix
 	// nanoseconds, or 0 while the writer waits: Health calls a writer that
 	// is stuck in one stalled without queueing behind it.
@@ -134,15 +132,6 @@ func newWriter(db *sql.DB, path string, o Options, checkpointDue bool, guard *fi
 	if checkpointDue {
 		w.forgetBy = time.Now()
 		w.forgetDeadline.Store(w.forgetBy.Add(w.forget).UnixNano())
-	}
-	if backgroundCheckpoints {
-		if w.ckpt, err = newCheckpointer(path, o.BusyTimeout, w.failure); err != nil {
-			if syncer != nil {
-				syncer.stop()
-			}
-			stmts.close()
-			return nil, fmt.Errorf("open the checkpointer's connection: %w", err)
-		}
 	}
 	go w.loop()
 	return w, nil
@@ -219,10 +208,9 @@ func (w *writer) close() error {
 	close(w.queue)
 	w.mu.Unlock()
 	<-w.exited
-	ckptErr := w.ckpt.stop()
 	if err := w.syncer.failure(); err != nil {
 		w.stmts.close()
-		return errors.Join(err, ckptErr, w.db.Close())
+		return errors.Join(err, w.db.Close())
 	}
 	done, cerr := checkpointWAL(w.db, w.busy, w.busy)
 	w.stmts.close()
@@ -232,7 +220,7 @@ func (w *writer) close() error {
 	if cerr == nil && !done && w.forgetDeadline.Load() != 0 {
 		cerr = ErrForgetPending
 	}
-	return errors.Join(cerr, ckptErr)
+	return cerr
 }
 
 func (w *writer) loop() {
@@ -445,7 +433,6 @@ func (w *writer) runOnce(live []*request, errs []error, optimistic bool) (failed
 		}
 		return false, unavailable("commit", err)
 	}
-	w.ckpt.committed()
 	w.head = t.head
 	w.scrubbed = t.scrubbed
 	if t.scrubbed && w.forgetBy.IsZero() {
@@ -477,9 +464,7 @@ func (w *writer) checkpoint(wait bool) {
 	if wait {
 		timeout = w.busy
 	}
-	w.ckpt.lock()
 	done, err := checkpointWAL(w.db, timeout, w.busy)
-	w.ckpt.unlock()
 	if err != nil || !done {
 		now := time.Now()
 		w.forgetBy = now.Add(checkpointRetry)
