@@ -49,8 +49,9 @@ type projections struct {
 // its strings are ~0.9 KB of live heap, so ~3.5 MB, about twice that in
 // RSS); when it is full the least recently used logs are dropped. The
 // logs of the inquiries in progress fit twice (personad bench keeps 200
-// open, ~2,000 events). At 32,768 the soak's daemon peaked 35 MiB higher, and
-// a fully shuffled BenchmarkIngestRealistic ran no faster than at 4,096.
+// open, ~2,000 events). At 32,768 the soak's daemon peaked 35 MiB
+// higher, and a fully shuffled BenchmarkIngestRealistic ran no faster
+// than at 4,096.
 const maxCachedHistoryEvents = 4_096
 
 // maxCachedLinks bounds the known-links cache (~100 bytes each); when it

@@ -49,13 +49,21 @@ func (c *lru[V]) peek(key string) (val V, ok bool) {
 // put sets key's value, of weight w, makes it the most recently used and
 // forgets the least recently used others until the total is within the
 // limit. A value heavier than the limit is not kept (nor is key's old one).
+// Replacing a value allocates nothing: the writer does it for every event.
 func (c *lru[V]) put(key string, val V, w int) {
-	c.remove(key)
 	if w > c.limit {
+		c.remove(key)
 		return
 	}
-	e := &lruEntry[V]{key: key, val: val, weight: w}
-	c.m[key] = e
+	e, ok := c.m[key]
+	if ok {
+		c.unlink(e)
+		c.weight -= e.weight
+		e.val, e.weight = val, w
+	} else {
+		e = &lruEntry[V]{key: key, val: val, weight: w}
+		c.m[key] = e
+	}
 	c.pushFront(e)
 	c.weight += w
 	for c.weight > c.limit {
@@ -79,16 +87,6 @@ func (c *lru[V]) clear() {
 	clear(c.m)
 	c.root.prev, c.root.next = &c.root, &c.root
 	c.weight = 0
-}
-
-func (c *lru[V]) len() int { return len(c.m) }
-
-// all calls fn for every entry, from the most recently used; fn must not
-// change c.
-func (c *lru[V]) all(fn func(key string, val V)) {
-	for e := c.root.next; e != &c.root; e = e.next {
-		fn(e.key, e.val)
-	}
 }
 
 func (c *lru[V]) unlink(e *lruEntry[V]) {
